@@ -1,0 +1,192 @@
+"""The catalog's tables (SQLAlchemy 2 declarative). Tables only: queries live in repository.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _now() -> Any:
+    return func.now()
+
+
+class Unit(Base):
+    """A ministry unit (TCT, KBNN, TCHQ, THTK): owns datasets and keys."""
+
+    __tablename__ = "units"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class ApiKey(Base):
+    """A bearer key of one unit with one role; only the key's SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Dataset(Base):
+    """A registered dataset; `last_seq` hands out the per-dataset record sequence."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    domain: Mapped[str] = mapped_column(String(60))
+    classification: Mapped[str] = mapped_column(String(20))
+    key_field: Mapped[str] = mapped_column(String(120))
+    compatibility: Mapped[str] = mapped_column(String(24), default="BACKWARD")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sla: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ndxp: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), onupdate=_now()
+    )
+
+
+class SchemaVersion(Base):
+    """One Avro schema version of a dataset; `id` is the global (registry) schema id."""
+
+    __tablename__ = "schema_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    schema_json: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class QualitySuite(Base):
+    """A dataset's quality rules (Great Expectations configs), versioned with the dataset."""
+
+    __tablename__ = "quality_suites"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    expectations: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Batch(Base):
+    """One ingest request; `response` is the first answer, replayed for a repeated key."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("unit_code", "dataset_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    key_id: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    schema_id: Mapped[int] = mapped_column(ForeignKey("schema_versions.id"))
+    received: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    first_seq: Mapped[int | None] = mapped_column(BigInteger)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
+    traceparent: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Record(Base):
+    """An accepted record, stored as schemaless Avro bytes of schema `schema_id`."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "seq"),
+        Index("ix_records_dataset_key", "dataset_id", "record_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(120))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    record_id: Mapped[str] = mapped_column(String(36), unique=True)
+    record_key: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"))
+    schema_id: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QuarantinedRow(Base):
+    """A rejected row, kept as received, with every reason it failed."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("batch_id", "row_index"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(120), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"))
+    row_index: Mapped[int] = mapped_column(Integer)
+    record_key: Mapped[str | None] = mapped_column(String(200))
+    raw: Mapped[Any] = mapped_column(JSON)
+    errors: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxEntry(Base):
+    """A message still owed to the broker: an accepted record or a dead letter."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_unsent",
+            "id",
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(12))  # "record" | "dead_letter"
+    dataset_id: Mapped[str] = mapped_column(String(120))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    batch_id: Mapped[str | None] = mapped_column(String(36))
+    row_index: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,108 @@
+"""The app factory: the one place where settings, database, quality engine and relay meet."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from sqlalchemy.engine import Engine
+from starlette.responses import Response
+
+from catalog.migrate import upgrade
+from gateway.bootstrap import ensure_admin_key, seed_catalog
+from gateway.contracts import QualityGate
+from gateway.database import build_engine, is_postgres, session_factory
+from gateway.deps import Hub
+from gateway.errors import REQUEST_ID_HEADER, install_error_handlers
+from gateway.relay import OutboxRelay
+from gateway.routes import batches, datasets, health, keys
+from gateway.settings import Settings
+from schemas.quality import QualityEngine
+
+log = logging.getLogger(__name__)
+
+
+def prepare_database(engine: Engine, settings: Settings) -> str | None:
+    """Migrate, seed the catalog and install the admin key; returns a key to show once."""
+    if settings.migrate_on_start:
+        upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        if settings.seed_catalog:
+            seed_catalog(session)
+        generated = ensure_admin_key(session, settings)
+        session.commit()
+    return generated
+
+
+def create_app(
+    settings: Settings,
+    *,
+    kafka_bootstrap: str | None = None,
+    engine: Engine | None = None,
+    quality_engine: QualityEngine | None = None,
+    start_relay: bool | None = None,
+) -> FastAPI:
+    """Build the gateway. `kafka_bootstrap` overrides settings (the embedded broker's address);
+    without any bootstrap the hub still accepts records and the outbox waits for a relay."""
+    bootstrap = kafka_bootstrap or settings.kafka_bootstrap or None
+    run_relay = settings.relay_enabled if start_relay is None else start_relay
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = engine or build_engine(settings.resolved_database_url)
+        generated = prepare_database(db, settings)
+        if generated:
+            print(
+                "\n  Development admin key (shown once; also in "
+                f"{settings.data_dir}/admin.key):\n    {generated}\n",
+                file=sys.stderr,
+                flush=True,
+            )
+        sessions = session_factory(db)
+        relay = None
+        if bootstrap and run_relay:
+            relay = OutboxRelay(
+                sessions=sessions, settings=settings, bootstrap=bootstrap,
+                lock_rows=is_postgres(db),
+            )
+            relay.start()
+        app.state.hub = Hub(
+            settings=settings,
+            sessions=sessions,
+            quality=QualityGate(quality_engine or QualityEngine()),
+            relay=relay,
+            broker_bootstrap=bootstrap,
+        )
+        try:
+            yield
+        finally:
+            if relay is not None:
+                relay.stop()
+            if engine is None:
+                db.dispose()
+
+    app = FastAPI(
+        title="FDXP hub",
+        version="0.1.0",
+        summary="The finance ministry's data-integration hub: catalogued, checked, republished.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def request_ids(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers[REQUEST_ID_HEADER] = request.state.request_id
+        return response
+
+    install_error_handlers(app)
+    for module in (health, datasets, batches, keys):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,52 @@
+"""Every route dependency, as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.auth import Principal, authenticate
+from gateway.contracts import QualityGate
+from gateway.relay import OutboxRelay
+from gateway.settings import Settings
+
+
+@dataclass
+class Hub:
+    """What the app factory wired, kept on `app.state.hub`."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    quality: QualityGate
+    relay: OutboxRelay | None = None
+    broker_bootstrap: str | None = None
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def get_session(hub: HubDep) -> Iterator[Session]:
+    with hub.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    return authenticate(session, authorization)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,201 @@
+"""The ingest pipeline for one batch: conform (Avro) -> quality (GX) -> store, in one transaction.
+
+Per batch, never per record: the codec is compiled once per schema version, the quality suite
+runs once over the whole batch, and rows are written with executemany.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from catalog import repository
+from catalog.models import Batch, OutboxEntry, QuarantinedRow, Record
+from gateway.auth import Principal
+from gateway.contracts import Contract, QualityGate
+from gateway.errors import Conflict
+from schemas.results import RowError
+
+
+@dataclass(frozen=True, slots=True)
+class IngestAnswer:
+    status: int
+    body: dict[str, Any]
+
+
+def request_hash(records: list[Any]) -> str:
+    return hashlib.sha256(orjson.dumps(records, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def new_traceparent() -> str:
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+def replay_answer(batch: Batch, *, body_hash: str) -> IngestAnswer:
+    """The first answer for a repeated Idempotency-Key; a different body is a conflict."""
+    if batch.request_hash != body_hash:
+        raise Conflict(
+            f"Idempotency-Key {batch.idempotency_key!r} was already used for batch {batch.id} "
+            "with a different body"
+        )
+    stored = batch.response
+    return IngestAnswer(status=int(stored["status"]), body={**stored["body"], "replayed": True})
+
+
+def check_batch(
+    contract: Contract, records: list[Any], quality: QualityGate
+) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError], list[dict[str, Any]]]:
+    """Split a batch into accepted rows and row errors; also the per-rule quality summary."""
+    conformed, errors = contract.codec.conform(records, contract.key_field)
+    quality_errors, rules = quality.check(contract, conformed)
+    if quality_errors:
+        failed = {e.index for e in quality_errors}
+        conformed = [(i, datum) for i, datum in conformed if i not in failed]
+        errors = errors + quality_errors
+    errors.sort(key=lambda e: e.index)
+    return conformed, errors, [r.as_dict() for r in rules]
+
+
+def store_batch(
+    session: Session,
+    *,
+    contract: Contract,
+    principal: Principal,
+    records: list[Any],
+    accepted: list[tuple[int, dict[str, Any]]],
+    errors: list[RowError],
+    rules: list[dict[str, Any]],
+    idempotency_key: str | None,
+    body_hash: str,
+    traceparent: str | None,
+) -> IngestAnswer:
+    """Write the batch row, accepted records, quarantine and outbox; the caller commits."""
+    now = datetime.now(UTC)
+    batch_id = str(uuid.uuid4())
+    first_seq = None
+    if accepted:
+        # Takes the dataset's row lock until commit (see reserve_seqs).
+        first_seq = repository.reserve_seqs(
+            session, dataset_id=contract.dataset_id, count=len(accepted)
+        )
+    if idempotency_key:
+        # Re-checked under the lock: a concurrent twin of this request may have committed.
+        existing = repository.find_batch_by_idempotency_key(
+            session,
+            unit_code=principal.unit,
+            dataset_id=contract.dataset_id,
+            idempotency_key=idempotency_key,
+        )
+        if existing is not None:
+            session.rollback()
+            return replay_answer(existing, body_hash=body_hash)
+
+    rejected_rows = sorted({e.index for e in errors})
+    body: dict[str, Any] = {
+        "batch_id": batch_id,
+        "dataset_id": contract.dataset_id,
+        "schema_id": contract.schema_id,
+        "schema_version": contract.schema_version,
+        "accepted": len(accepted),
+        "rejected": len(rejected_rows),
+        "first_seq": first_seq,
+        "last_seq": first_seq + len(accepted) - 1 if first_seq is not None else None,
+        "errors": [e.as_dict() for e in errors],
+        "quality": rules,
+    }
+    status = 200
+    if not accepted and rejected_rows:
+        status = 422
+        body = {
+            "type": "validation_error",
+            "message": f"all {len(rejected_rows)} records were rejected; see errors",
+            **body,
+        }
+    repository.insert_rows(
+        session,
+        Batch,
+        [
+            {
+                "id": batch_id,
+                "dataset_id": contract.dataset_id,
+                "unit_code": principal.unit,
+                "key_id": principal.key_id,
+                "idempotency_key": idempotency_key,
+                "request_hash": body_hash,
+                "schema_id": contract.schema_id,
+                "received": len(records),
+                "accepted": len(accepted),
+                "rejected": len(rejected_rows),
+                "first_seq": body["first_seq"],
+                "last_seq": body["last_seq"],
+                "traceparent": traceparent or new_traceparent(),
+                "response": {"status": status, "body": body},
+                "created_at": now,
+            }
+        ],
+    )
+    if accepted:
+        assert first_seq is not None
+        key_field = contract.key_field
+        payloads = contract.codec.encode_many([datum for _, datum in accepted])
+        record_rows = []
+        outbox_rows = []
+        for offset, ((_, datum), payload) in enumerate(zip(accepted, payloads, strict=True)):
+            seq = first_seq + offset
+            record_rows.append(
+                {
+                    "dataset_id": contract.dataset_id,
+                    "seq": seq,
+                    "record_id": str(uuid.uuid4()),
+                    "record_key": str(datum[key_field]),
+                    "batch_id": batch_id,
+                    "schema_id": contract.schema_id,
+                    "payload": payload,
+                    "created_at": now,
+                }
+            )
+            outbox_rows.append(
+                {"kind": "record", "dataset_id": contract.dataset_id, "seq": seq,
+                 "created_at": now}
+            )
+        repository.insert_rows(session, Record, record_rows)
+        repository.insert_rows(session, OutboxEntry, outbox_rows)
+    if rejected_rows:
+        reasons: dict[int, list[dict[str, Any]]] = {}
+        keys: dict[int, str | None] = {}
+        for error in errors:
+            reasons.setdefault(error.index, []).append(error.as_dict())
+            keys.setdefault(error.index, error.key)
+        repository.insert_rows(
+            session,
+            QuarantinedRow,
+            [
+                {
+                    "dataset_id": contract.dataset_id,
+                    "batch_id": batch_id,
+                    "row_index": index,
+                    "record_key": keys[index],
+                    "raw": records[index],
+                    "errors": reasons[index],
+                    "created_at": now,
+                }
+                for index in rejected_rows
+            ],
+        )
+        repository.insert_rows(
+            session,
+            OutboxEntry,
+            [
+                {"kind": "dead_letter", "dataset_id": contract.dataset_id, "batch_id": batch_id,
+                 "row_index": index, "created_at": now}
+                for index in rejected_rows
+            ],
+        )
+    return IngestAnswer(status=status, body=body)

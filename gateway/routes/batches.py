@@ -1,0 +1,36 @@
+"""Ingest batches: what happened to one POST of records."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from catalog import repository
+from gateway.api_models import BatchPublic
+from gateway.deps import PrincipalDep, SessionDep
+from gateway.errors import Forbidden, NotFound
+from gateway.routes.datasets import ERRORS
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+
+@router.get("/{batch_id}", response_model=BatchPublic, responses=ERRORS)
+def get_batch(batch_id: str, session: SessionDep, principal: PrincipalDep) -> BatchPublic:
+    batch = repository.get_batch(session, batch_id=batch_id)
+    if batch is None:
+        raise NotFound(f"batch {batch_id!r} does not exist")
+    if not principal.is_admin and principal.unit != batch.unit_code:
+        raise Forbidden(f"batch {batch_id} belongs to unit {batch.unit_code}")
+    return BatchPublic(
+        id=batch.id,
+        dataset_id=batch.dataset_id,
+        unit=batch.unit_code,
+        idempotency_key=batch.idempotency_key,
+        schema_id=batch.schema_id,
+        received=batch.received,
+        accepted=batch.accepted,
+        rejected=batch.rejected,
+        first_seq=batch.first_seq,
+        last_seq=batch.last_seq,
+        created_at=batch.created_at,
+        answer=batch.response["body"],
+    )

@@ -1,0 +1,289 @@
+"""Datasets: describe, publish records, page accepted records and quarantine."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from catalog import repository
+from catalog.models import Dataset
+from gateway.api_models import (
+    DatasetPublic,
+    ErrorBody,
+    PublishAnswer,
+    QuarantinePage,
+    RecordsCreate,
+    RecordsPage,
+)
+from gateway.auth import Principal, require_publisher_of
+from gateway.contracts import Contract, codec_for_schema_id, load_contract
+from gateway.deps import Hub, HubDep, PrincipalDep, SessionDep
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+)
+from gateway.ingest import IngestAnswer, check_batch, replay_answer, request_hash, store_batch
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 410, 413, 422, 503)
+}
+ACCEPTING = ("active", "deprecated")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _dataset_or_404(session: Session, dataset_id: str) -> Dataset:
+    dataset = repository.get_dataset(session, dataset_id=dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id!r} does not exist")
+    return dataset
+
+
+def _dataset_public(session: Session, hub: Hub, dataset: Dataset) -> DatasetPublic:
+    schema = repository.latest_schema(session, dataset_id=dataset.id)
+    suite = repository.latest_quality_suite(session, dataset_id=dataset.id)
+    return DatasetPublic(
+        id=dataset.id,
+        title=dataset.title,
+        description=dataset.description,
+        owner=dataset.owner,
+        domain=dataset.domain,
+        classification=dataset.classification,
+        key=dataset.key_field,
+        compatibility=dataset.compatibility,
+        status=dataset.status,
+        tags=list(dataset.tags),
+        sla=dict(dataset.sla),
+        ndxp=dataset.ndxp,
+        schema_id=schema.id if schema else None,
+        schema_version=schema.version if schema else None,
+        schema=json.loads(schema.schema_json) if schema else None,
+        quality=list(suite.expectations) if suite else [],
+        topic=hub.settings.topic(dataset.id),
+        dead_letter_topic=hub.settings.dead_letter_topic(dataset.id),
+        records=dataset.last_seq,
+    )
+
+
+@router.get("", response_model=list[DatasetPublic], responses=ERRORS)
+def list_datasets(session: SessionDep, hub: HubDep, _: PrincipalDep) -> list[DatasetPublic]:
+    return [_dataset_public(session, hub, d) for d in repository.list_datasets(session)]
+
+
+@router.get("/{dataset_id}", response_model=DatasetPublic, responses=ERRORS)
+def get_dataset(
+    dataset_id: str, session: SessionDep, hub: HubDep, _: PrincipalDep
+) -> DatasetPublic:
+    return _dataset_public(session, hub, _dataset_or_404(session, dataset_id))
+
+
+def _parse_records(body: bytes, *, max_records: int) -> list[Any]:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("records"), list):
+        raise Unprocessable(
+            'the body must be a JSON object {"records": [...]}',
+            errors=[{"field": "records", "rule": "required", "message": "a list is required"}],
+        )
+    extra = sorted(set(parsed) - {"records"})
+    if extra:
+        raise Unprocessable(
+            f"unknown top-level fields: {', '.join(extra)}",
+            errors=[{"field": f, "rule": "unknown_field", "message": "not allowed"} for f in extra],
+        )
+    records: list[Any] = parsed["records"]
+    if not records:
+        raise Unprocessable(
+            "the batch is empty",
+            errors=[{"field": "records", "rule": "min_items", "message": "send 1 or more"}],
+        )
+    if len(records) > max_records:
+        raise PayloadTooLarge(
+            f"{len(records)} records in one batch; at most {max_records} are accepted"
+        )
+    return records
+
+
+def _publish(
+    hub: Hub,
+    session: Session,
+    principal: Principal,
+    dataset_id: str,
+    body: bytes,
+    idempotency_key: str | None,
+    traceparent: str | None,
+) -> tuple[IngestAnswer, Contract]:
+    contract = load_contract(session, dataset_id=dataset_id)
+    if contract is None:
+        raise NotFound(f"dataset {dataset_id!r} does not exist")
+    require_publisher_of(principal, owner=contract.owner, dataset_id=dataset_id)
+    if contract.status == "retired":
+        raise Gone(f"dataset {dataset_id} is retired and accepts no records")
+    if contract.status not in ACCEPTING:
+        raise Conflict(f"dataset {dataset_id} is {contract.status}; it accepts no records yet")
+    records = _parse_records(body, max_records=hub.settings.max_batch_records)
+    body_hash = request_hash(records)
+    if idempotency_key:
+        existing = repository.find_batch_by_idempotency_key(
+            session, unit_code=principal.unit, dataset_id=dataset_id,
+            idempotency_key=idempotency_key,
+        )
+        if existing is not None:
+            return replay_answer(existing, body_hash=body_hash), contract
+    # End the read snapshot before the slow checks, so the write transaction below starts
+    # fresh (SQLite refuses to upgrade a snapshot that another writer has moved past).
+    session.commit()
+    accepted, errors, rules = check_batch(contract, records, hub.quality)
+    try:
+        answer = store_batch(
+            session,
+            contract=contract,
+            principal=principal,
+            records=records,
+            accepted=accepted,
+            errors=errors,
+            rules=rules,
+            idempotency_key=idempotency_key,
+            body_hash=body_hash,
+            traceparent=traceparent,
+        )
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key committed first.
+        session.rollback()
+        if not idempotency_key:
+            raise
+        existing = repository.find_batch_by_idempotency_key(
+            session, unit_code=principal.unit, dataset_id=dataset_id,
+            idempotency_key=idempotency_key,
+        )
+        if existing is None:
+            raise
+        return replay_answer(existing, body_hash=body_hash), contract
+    return answer, contract
+
+
+@router.post(
+    "/{dataset_id}/records",
+    response_model=PublishAnswer,
+    responses=ERRORS,
+    summary="Publish a batch of records",
+    description=(
+        "Checks every record against the dataset's contract (Avro schema, then the quality "
+        "suite on the whole batch). Good rows are stored and queued for Kafka in one "
+        "transaction; bad rows go to quarantine, each with its reasons. All rows rejected: "
+        "422 with the same body. A repeated `Idempotency-Key` returns the first answer."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RecordsCreate.model_json_schema()}},
+        }
+    },
+)
+async def publish_records(
+    dataset_id: str,
+    request: Request,
+    hub: HubDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=200)
+    ] = None,
+    traceparent: Annotated[str | None, Header(max_length=64)] = None,
+) -> Response:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > hub.settings.max_body_bytes:
+        raise PayloadTooLarge(f"body of {length} bytes; at most {hub.settings.max_body_bytes}")
+    body = await request.body()
+    if len(body) > hub.settings.max_body_bytes:
+        raise PayloadTooLarge(f"body of {len(body)} bytes; at most {hub.settings.max_body_bytes}")
+    answer, contract = await run_in_threadpool(
+        _publish, hub, session, principal, dataset_id, body, idempotency_key, traceparent
+    )
+    headers = {"Location": f"/v1/batches/{answer.body['batch_id']}"}
+    if contract.status == "deprecated":
+        headers["Deprecation"] = "true"
+    if answer.status >= 400:
+        headers["X-Request-ID"] = request.state.request_id
+        return json_response({**answer.body, "detail": request.state.request_id},
+                             answer.status, headers)
+    return json_response(answer.body, answer.status, headers)
+
+
+@router.get("/{dataset_id}/records", response_model=RecordsPage, responses=ERRORS)
+def read_records(
+    dataset_id: str,
+    session: SessionDep,
+    _: PrincipalDep,
+    after: Annotated[int, Query(ge=0, description="return records with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Response:
+    _dataset_or_404(session, dataset_id)
+    rows = repository.page_records(session, dataset_id=dataset_id, after=after, limit=limit)
+    codecs = {}
+    items = []
+    for row in rows:
+        codec = codecs.get(row.schema_id)
+        if codec is None:
+            codec = codecs[row.schema_id] = codec_for_schema_id(session, schema_id=row.schema_id)
+        items.append(
+            {
+                "seq": row.seq,
+                "id": row.record_id,
+                "key": row.record_key,
+                "batch_id": row.batch_id,
+                "schema_id": row.schema_id,
+                "created_at": row.created_at,
+                "data": codec.to_json(codec.decode(row.payload)),
+            }
+        )
+    return json_response(
+        {"dataset_id": dataset_id, "items": items, "next_after": rows[-1].seq if rows else after}
+    )
+
+
+@router.get("/{dataset_id}/quarantine", response_model=QuarantinePage, responses=ERRORS)
+def read_quarantine(
+    dataset_id: str,
+    session: SessionDep,
+    _: PrincipalDep,
+    after: Annotated[int, Query(ge=0, description="return rows with id > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Response:
+    _dataset_or_404(session, dataset_id)
+    rows = repository.page_quarantine(session, dataset_id=dataset_id, after=after, limit=limit)
+    items = [
+        {
+            "id": row.id,
+            "batch_id": row.batch_id,
+            "row_index": row.row_index,
+            "key": row.record_key,
+            "raw": row.raw,
+            "errors": row.errors,
+            "created_at": row.created_at,
+        }
+        for row in rows
+    ]
+    return json_response(
+        {"dataset_id": dataset_id, "items": items, "next_after": rows[-1].id if rows else after}
+    )

@@ -1,0 +1,52 @@
+"""The hub's settings, read from `FDXP_*` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Keys that must never protect a real deployment: refused outside development mode.
+DEFAULT_ADMIN_KEYS = frozenset({"", "admin", "changeme", "change-me", "secret", "fdxp"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FDXP_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: str = "./var"
+    database_url: str = ""  # empty: SQLite file `<data_dir>/fdxp.db`
+    kafka_bootstrap: str = ""  # empty: `fdxp run` starts the embedded broker
+    admin_key: str = ""  # empty in development: one is generated and printed once
+    topic_prefix: str = "fdxp"
+    topic_partitions: int = 1
+    relay_enabled: bool = True
+    relay_batch_size: int = 2000
+    relay_poll_interval: float = 0.05
+    max_batch_records: int = 10_000
+    max_body_bytes: int = 32 * 1024 * 1024
+    migrate_on_start: bool = True
+    seed_catalog: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env != "development" and self.admin_key.strip().lower() in DEFAULT_ADMIN_KEYS:
+            raise ValueError(
+                "FDXP_ADMIN_KEY is missing or a well-known default; outside development mode "
+                "set it to a long random value (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.env != "development" and len(self.admin_key) < 24:
+            raise ValueError("FDXP_ADMIN_KEY must be at least 24 characters outside development")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir}/fdxp.db"
+
+    def topic(self, dataset_id: str) -> str:
+        return f"{self.topic_prefix}.{dataset_id}"
+
+    def dead_letter_topic(self, dataset_id: str) -> str:
+        return f"{self.topic_prefix}.dlq.{dataset_id}"

@@ -132,7 +132,9 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int = 1)
     wanted = sorted(set(topics))
     if not wanted:
         return
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=10_000, bootstrap_timeout_ms=3_000
+    )
     try:
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t not in existing]

@@ -38,6 +38,7 @@ def kafka_producer(bootstrap: str) -> KafkaProducer:
         batch_size=512 * 1024,
         max_request_size=8 * 1024 * 1024,
         max_block_ms=5_000,
+        bootstrap_timeout_ms=3_000,  # fail fast while the broker is down; the loop retries
         request_timeout_ms=10_000,
         delivery_timeout_ms=30_000,
         retries=5,

@@ -1,0 +1,65 @@
+"""A checkpoint file that survives a crash: it holds either the old state or the new one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import orjson
+
+from connectors.errors import CheckpointError
+from connectors.state import CursorState
+
+__all__ = ["Checkpoint"]
+
+
+class Checkpoint:
+    """One JSON file holding a stream's `CursorState`, replaced atomically on every save."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def load(self) -> CursorState:
+        """The saved state, or an empty one when nothing was saved yet."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return CursorState()
+        try:
+            return CursorState.from_dict(orjson.loads(raw))
+        except (orjson.JSONDecodeError, ValueError, AttributeError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint {self.path} is unreadable: {exc}") from exc
+
+    def save(self, state: CursorState) -> None:
+        """Write temp file in the same directory, fsync, rename over the old one, fsync dir."""
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        data = orjson.dumps(state.to_dict(), option=orjson.OPT_INDENT_2)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform (e.g. Windows).
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)

@@ -222,9 +222,7 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> No
         session.execute(insert(model), rows)
 
 
-def page_records(
-    session: Session, *, dataset_id: str, after: int, limit: int
-) -> Sequence[Record]:
+def page_records(session: Session, *, dataset_id: str, after: int, limit: int) -> Sequence[Record]:
     return session.scalars(
         select(Record)
         .where(Record.dataset_id == dataset_id, Record.seq > after)
@@ -245,9 +243,7 @@ def page_quarantine(
 
 
 def count_records(session: Session, *, dataset_id: str) -> int:
-    return int(
-        session.scalar(select(func.count()).where(Record.dataset_id == dataset_id)) or 0
-    )
+    return int(session.scalar(select(func.count()).where(Record.dataset_id == dataset_id)) or 0)
 
 
 # --- outbox ------------------------------------------------------------------------------------
@@ -269,9 +265,7 @@ def claim_outbox(session: Session, *, limit: int) -> list[OutboxEntry]:
     )
 
 
-def records_by_seq(
-    session: Session, *, dataset_id: str, seqs: Iterable[int]
-) -> dict[int, Record]:
+def records_by_seq(session: Session, *, dataset_id: str, seqs: Iterable[int]) -> dict[int, Record]:
     rows = session.scalars(
         select(Record).where(Record.dataset_id == dataset_id, Record.seq.in_(list(seqs)))
     ).all()
@@ -296,9 +290,7 @@ def quarantined_rows(
 
 def mark_outbox_sent(session: Session, *, ids: Sequence[int], at: datetime) -> None:
     if ids:
-        session.execute(
-            update(OutboxEntry).where(OutboxEntry.id.in_(list(ids))).values(sent_at=at)
-        )
+        session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(list(ids))).values(sent_at=at))
 
 
 def count_outbox_attempt(session: Session, *, ids: Sequence[int]) -> None:
@@ -311,6 +303,4 @@ def count_outbox_attempt(session: Session, *, ids: Sequence[int]) -> None:
 
 
 def count_unsent(session: Session) -> int:
-    return int(
-        session.scalar(select(func.count()).where(OutboxEntry.sent_at.is_(None))) or 0
-    )
+    return int(session.scalar(select(func.count()).where(OutboxEntry.sent_at.is_(None))) or 0)

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", dest="follow", action="store_false", help="sync and exit (default)")
     mode.add_argument("--follow", dest="follow", action="store_true", help="keep polling")
+    parser.set_defaults(follow=False)  # else the first action's (--once) default, True, wins
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--max-attempts", type=int, default=5, help="attempts per batch")
     parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout, seconds")

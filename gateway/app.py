@@ -67,7 +67,9 @@ def create_app(
         relay = None
         if bootstrap and run_relay:
             relay = OutboxRelay(
-                sessions=sessions, settings=settings, bootstrap=bootstrap,
+                sessions=sessions,
+                settings=settings,
+                bootstrap=bootstrap,
                 lock_rows=is_postgres(db),
             )
             relay.start()

@@ -1,12 +1,12 @@
 """`fdxp`: the hub's command line — the composition root for processes.
 
-    fdxp run        serve the gateway (embedded broker when FDXP_KAFKA_BOOTSTRAP is unset)
-    fdxp relay      publish the outbox to Kafka, alone (scaled-out deployments)
-    fdxp demo       the whole path end to end, with a summary table
-    fdxp migrate    bring the database to the newest schema
-    fdxp keys create --unit U --role R     make an API key (direct database access)
-    fdxp sim tax    the simulated tax system
-    fdxp connector run tax ...             a unit's connector
+fdxp run        serve the gateway (embedded broker when FDXP_KAFKA_BOOTSTRAP is unset)
+fdxp relay      publish the outbox to Kafka, alone (scaled-out deployments)
+fdxp demo       the whole path end to end, with a summary table
+fdxp migrate    bring the database to the newest schema
+fdxp keys create --unit U --role R     make an API key (direct database access)
+fdxp sim tax    the simulated tax system
+fdxp connector run tax ...             a unit's connector
 """
 
 from __future__ import annotations
@@ -147,7 +147,9 @@ def cmd_sim_tax(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     if args.count:
         summary = system.issue(args.count, bad_share=args.bad_share, rng=rng)
-        console.print(f"tax system: issued {summary.total} invoices ({summary.bad} bad) in {args.db}")
+        console.print(
+            f"tax system: issued {summary.total} invoices ({summary.bad} bad) in {args.db}"
+        )
     if args.follow:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -173,7 +175,7 @@ def _connector_key(args: argparse.Namespace) -> str:
 def cmd_connector_run(args: argparse.Namespace) -> int:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from connectors import FatalError, SyncSummary, run_connector
+    from connectors import FatalError, RetriableError, SyncSummary, run_connector
 
     key = _connector_key(args)
     stop = threading.Event()
@@ -208,6 +210,12 @@ def cmd_connector_run(args: argparse.Namespace) -> int:
             )
         except FatalError as exc:
             console.print(f"[red]connector {args.name} stopped:[/red] {exc}")
+            return 2
+        except RetriableError as exc:
+            console.print(
+                f"[yellow]connector {args.name}: the hub is still unavailable ({exc}); "
+                "run again to resume from the checkpoint[/yellow]"
+            )
             return 1
     console.print(
         f"connector {args.name}: {summary.batches} batches, {summary.sent} sent, "
@@ -287,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=5000, help="invoices the tax system issues")
     demo.add_argument("--bad-share", type=float, default=0.1)
     demo.add_argument("--seed", type=int, default=2026)
-    demo.add_argument("--batch-size", type=int, default=500)
+    demo.add_argument("--batch-size", type=int, default=1000)
     demo.add_argument("--serve", action="store_true", help="keep the gateway up afterwards")
     demo.add_argument("--port", type=int, default=8000, help="gateway port with --serve")
     demo.set_defaults(func=cmd_demo)

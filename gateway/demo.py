@@ -101,7 +101,9 @@ def run_demo(
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(settings, kafka_bootstrap=broker.bootstrap),
-                host="127.0.0.1", port=port, log_level="warning",
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
             )
         )
         thread = threading.Thread(target=server.run, name="gateway", daemon=True)
@@ -136,8 +138,11 @@ def run_demo(
 
         started = time.perf_counter()
         with Progress(
-            TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console,
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
         ) as progress:
             sent_task = progress.add_task("connector", total=generated.total)
             consumed_task = progress.add_task("consumed", total=None)

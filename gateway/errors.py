@@ -176,7 +176,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_down(request: Request, exc: OperationalError) -> Response:
         log.warning("database unavailable: %s", exc.orig)
         return error_response(
-            request, 503, "unavailable", "the database is unavailable; retry later",
+            request,
+            503,
+            "unavailable",
+            "the database is unavailable; retry later",
             headers={"Retry-After": "2"},
         )
 

@@ -162,8 +162,7 @@ def store_batch(
                 }
             )
             outbox_rows.append(
-                {"kind": "record", "dataset_id": contract.dataset_id, "seq": seq,
-                 "created_at": now}
+                {"kind": "record", "dataset_id": contract.dataset_id, "seq": seq, "created_at": now}
             )
         repository.insert_rows(session, Record, record_rows)
         repository.insert_rows(session, OutboxEntry, outbox_rows)
@@ -193,8 +192,13 @@ def store_batch(
             session,
             OutboxEntry,
             [
-                {"kind": "dead_letter", "dataset_id": contract.dataset_id, "batch_id": batch_id,
-                 "row_index": index, "created_at": now}
+                {
+                    "kind": "dead_letter",
+                    "dataset_id": contract.dataset_id,
+                    "batch_id": batch_id,
+                    "row_index": index,
+                    "created_at": now,
+                }
                 for index in rejected_rows
             ],
         )

@@ -34,6 +34,7 @@ from gateway.errors import (
     Unprocessable,
 )
 from gateway.ingest import IngestAnswer, check_batch, replay_answer, request_hash, store_batch
+from schemas.codec import AvroCodec
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -144,7 +145,9 @@ def _publish(
     body_hash = request_hash(records)
     if idempotency_key:
         existing = repository.find_batch_by_idempotency_key(
-            session, unit_code=principal.unit, dataset_id=dataset_id,
+            session,
+            unit_code=principal.unit,
+            dataset_id=dataset_id,
             idempotency_key=idempotency_key,
         )
         if existing is not None:
@@ -173,7 +176,9 @@ def _publish(
         if not idempotency_key:
             raise
         existing = repository.find_batch_by_idempotency_key(
-            session, unit_code=principal.unit, dataset_id=dataset_id,
+            session,
+            unit_code=principal.unit,
+            dataset_id=dataset_id,
             idempotency_key=idempotency_key,
         )
         if existing is None:
@@ -206,9 +211,7 @@ async def publish_records(
     hub: HubDep,
     session: SessionDep,
     principal: PrincipalDep,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", max_length=200)
-    ] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     traceparent: Annotated[str | None, Header(max_length=64)] = None,
 ) -> Response:
     length = request.headers.get("content-length")
@@ -225,8 +228,9 @@ async def publish_records(
         headers["Deprecation"] = "true"
     if answer.status >= 400:
         headers["X-Request-ID"] = request.state.request_id
-        return json_response({**answer.body, "detail": request.state.request_id},
-                             answer.status, headers)
+        return json_response(
+            {**answer.body, "detail": request.state.request_id}, answer.status, headers
+        )
     return json_response(answer.body, answer.status, headers)
 
 
@@ -240,7 +244,7 @@ def read_records(
 ) -> Response:
     _dataset_or_404(session, dataset_id)
     rows = repository.page_records(session, dataset_id=dataset_id, after=after, limit=limit)
-    codecs = {}
+    codecs: dict[int, AvroCodec] = {}
     items = []
     for row in rows:
         codec = codecs.get(row.schema_id)

@@ -19,8 +19,18 @@ def test_migration_matches_the_models(database_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
-    assert {"units", "api_keys", "datasets", "schema_versions", "quality_suites", "batches",
-            "records", "quarantine", "outbox", "alembic_version"} <= tables
+    assert {
+        "units",
+        "api_keys",
+        "datasets",
+        "schema_versions",
+        "quality_suites",
+        "batches",
+        "records",
+        "quarantine",
+        "outbox",
+        "alembic_version",
+    } <= tables
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path) -> None:

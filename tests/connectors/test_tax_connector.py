@@ -24,7 +24,7 @@ from connectors import (
     page_idempotency_key,
     run_connector,
 )
-from connectors.__main__ import main
+from connectors.__main__ import build_parser, main
 from connectors.base import Row
 from simulators.tax import TaxSystem
 
@@ -458,6 +458,16 @@ def test_cli_reports_a_fatal_error_with_exit_code_2(tmp_path, capsys, monkeypatc
     )  # fmt: skip
     assert code == 2
     assert "tax system database not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "follow"), [([], False), (["--once"], False), (["--follow"], True)]
+)
+def test_cli_runs_once_unless_asked_to_follow(flags, follow):
+    args = build_parser().parse_args(
+        ["tax", "--source", "s", "--hub", "h", "--checkpoint", "c", *flags]
+    )
+    assert args.follow is follow
 
 
 def test_cli_requires_a_key(tmp_path, monkeypatch, capsys):

@@ -72,9 +72,13 @@ def test_fdxp_run_serves_and_stops_its_broker_on_sigterm(tmp_path) -> None:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
+
         def healthy() -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200

@@ -195,9 +195,7 @@ def test_keys_are_admin_only_and_check_the_unit(hub: Hub, tct) -> None:
         422,
         "validation_error",
     )
-    bad_role = hub.client.post(
-        "/v1/keys", json={"unit": "TCT", "role": "root"}, headers=hub.admin
-    )
+    bad_role = hub.client.post("/v1/keys", json={"unit": "TCT", "role": "root"}, headers=hub.admin)
     assert assert_error_body(bad_role, 422, "validation_error")["errors"][0]["field"] == "role"
 
 

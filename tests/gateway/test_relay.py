@@ -76,12 +76,14 @@ def test_ingest_keeps_accepting_while_the_broker_is_down(
 ) -> None:
     """The relay points at a broker that is not there yet: ingest answers, the outbox waits;
     once the broker is up, the relay catches up by itself."""
-    from tests.conftest import ADMIN_KEY
     from gateway.settings import Settings
+    from tests.support import ADMIN_KEY
 
     port = free_port()
     settings = Settings(
-        data_dir=str(tmp_path), database_url=database_url, admin_key=ADMIN_KEY,
+        data_dir=str(tmp_path),
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
         topic_prefix="down.fdxp",
     )
     app = create_app(settings, kafka_bootstrap=f"127.0.0.1:{port}", quality_engine=quality_engine)
@@ -103,7 +105,8 @@ def test_ingest_keeps_accepting_while_the_broker_is_down(
                 what="relay catching up",
             )
             messages = read_topic(
-                late_broker.bootstrap, settings.topic("tax.einvoice"),
+                late_broker.bootstrap,
+                settings.topic("tax.einvoice"),
                 until=lambda m: len(m) >= 20,
             )
         assert {m.key.decode() for m in messages} == {r["invoice_id"] for r in records}

@@ -39,10 +39,17 @@ def test_settings_come_from_fdxp_variables(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_fdxp_run_refuses_to_start_in_production_with_a_default_key(tmp_path) -> None:
-    env = {**os.environ, "FDXP_ENV": "production", "FDXP_ADMIN_KEY": "changeme",
-           "FDXP_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "FDXP_ENV": "production",
+        "FDXP_ADMIN_KEY": "changeme",
+        "FDXP_DATA_DIR": str(tmp_path),
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "run"], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "gateway.cli", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 2

@@ -94,9 +94,22 @@ def test_connector_killed_mid_run_loses_and_duplicates_nothing(
     key = live_hub.new_key("TCT")
     checkpoint = tmp_path / "tax.checkpoint.json"
     command = [
-        sys.executable, "-m", "gateway.cli", "connector", "run", "tax",
-        "--source", str(tax_db), "--hub", live_hub.url, "--key", key,
-        "--checkpoint", str(checkpoint), "--batch-size", "50",
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "connector",
+        "run",
+        "tax",
+        "--source",
+        str(tax_db),
+        "--hub",
+        live_hub.url,
+        "--key",
+        key,
+        "--checkpoint",
+        str(checkpoint),
+        "--batch-size",
+        "50",
     ]
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
     kill_after = random.Random().randint(100, 1000)
@@ -106,8 +119,12 @@ def test_connector_killed_mid_run_loses_and_duplicates_nothing(
     def stored() -> int:
         return int(live_hub.client.get(f"/v1/datasets/{DATASET}", headers=admin).json()["records"])
 
-    poll_until(lambda: stored() >= kill_after or first.poll() is not None, timeout=60,
-               interval=0.01, what="the first run to publish")
+    poll_until(
+        lambda: stored() >= kill_after or first.poll() is not None,
+        timeout=60,
+        interval=0.01,
+        what="the first run to publish",
+    )
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     assert stored() < len(good), "the connector finished before it could be killed"

@@ -49,12 +49,13 @@ def load_settings(**overrides: object) -> Settings:
 
 # --- fdxp run ----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()  # first: a refused configuration fails before slow imports
+
     import uvicorn
 
     from gateway.app import create_app
     from gateway.broker import EmbeddedBroker
 
-    settings = load_settings()
     with ExitStack() as stack:
         bootstrap = settings.kafka_bootstrap
         if not bootstrap:

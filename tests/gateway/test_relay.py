@@ -133,3 +133,37 @@ def test_concurrent_batches_get_contiguous_sequences(live_hub: Hub) -> None:
     assert ranges == [(1 + 20 * i, 20 * (i + 1)) for i in range(6)]
     items = live_hub.client.get(URL, params={"limit": 500}, headers=tct).json()["items"]
     assert [item["seq"] for item in items] == list(range(1, 121))
+
+
+def test_fdxp_relay_runs_alone(hub: Hub, broker: str) -> None:
+    """`fdxp relay` as its own process publishes what a gateway without a relay accepted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    tct = hub.auth(hub.new_key("TCT"))
+    records = einvoices(15, seed=8)
+    assert hub.client.post(URL, json={"records": records}, headers=tct).status_code == 200
+    assert hub.client.get("/readyz").json()["outbox_unsent"] == 15
+    env = {
+        **os.environ,
+        "FDXP_DATABASE_URL": hub.settings.resolved_database_url,
+        "FDXP_KAFKA_BOOTSTRAP": broker,
+        "FDXP_TOPIC_PREFIX": hub.settings.topic_prefix,
+        "FDXP_ADMIN_KEY": hub.settings.admin_key,
+    }
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "relay"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        messages = read_topic(
+            broker, hub.settings.topic("tax.einvoice"), until=lambda m: len(m) >= 15, timeout=60
+        )
+        poll_until(lambda: hub.client.get("/readyz").json()["outbox_unsent"] == 0)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(30)
+    assert relay.returncode == 0, relay.stderr.read() if relay.stderr else ""
+    assert {m.key.decode() for m in messages} == {r["invoice_id"] for r in records}

@@ -128,6 +128,8 @@ class Batch(Base):
     first_seq: Mapped[int | None] = mapped_column(BigInteger)
     last_seq: Mapped[int | None] = mapped_column(BigInteger)
     traceparent: Mapped[str] = mapped_column(String(64))
+    # The connector that sent the batch (X-FDXP-Connector header), for lineage.
+    source: Mapped[str | None] = mapped_column(String(120))
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
@@ -190,3 +192,48 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RegistryConfig(Base):
+    """Schema-registry compatibility settings that are not a dataset's own (the global one)."""
+
+    __tablename__ = "registry_config"
+
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    compatibility: Mapped[str] = mapped_column(String(24))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), onupdate=_now()
+    )
+
+
+class QualityRun(Base):
+    """One quality rule's result on one ingest batch: a dataset's quality over time."""
+
+    __tablename__ = "quality_runs"
+    __table_args__ = (Index("ix_quality_runs_dataset_time", "dataset_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(120))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"))
+    suite_version: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(String(120))
+    column: Mapped[str | None] = mapped_column(String(300))
+    passed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConnectorStatus(Base):
+    """The latest heartbeat of one connector, as the connector reported it."""
+
+    __tablename__ = "connector_status"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    dataset_id: Mapped[str | None] = mapped_column(String(120))
+    cursor: Mapped[Any] = mapped_column(JSON, nullable=True)
+    lag: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    records_sent: Mapped[int | None] = mapped_column(BigInteger)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -76,6 +76,10 @@ class Dataset(Base):
     sla: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ndxp: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Derived, kept for one-query search: lower-cased id, title, description, tags and field
+    # names; and the tags as "|a|b|" so a tag filter is an exact LIKE on both databases.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    tags_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=_now(), onupdate=_now()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from catalog.models import (
     ApiKey,
     Batch,
+    ConnectorStatus,
     Dataset,
     OutboxEntry,
     QualitySuite,
@@ -170,6 +171,14 @@ def latest_schema(session: Session, *, dataset_id: str) -> SchemaVersion | None:
     ).first()
 
 
+def get_schema_version(session: Session, *, dataset_id: str, version: int) -> SchemaVersion | None:
+    return session.scalars(
+        select(SchemaVersion).where(
+            SchemaVersion.dataset_id == dataset_id, SchemaVersion.version == version
+        )
+    ).first()
+
+
 def get_schema(session: Session, *, schema_id: int) -> SchemaVersion | None:
     return session.get(SchemaVersion, schema_id)
 
@@ -304,3 +313,34 @@ def count_outbox_attempt(session: Session, *, ids: Sequence[int]) -> None:
 
 def count_unsent(session: Session) -> int:
     return int(session.scalar(select(func.count()).where(OutboxEntry.sent_at.is_(None))) or 0)
+
+
+# --- connectors --------------------------------------------------------------------------------
+def record_heartbeat(
+    session: Session,
+    *,
+    name: str,
+    unit_code: str,
+    dataset_id: str | None,
+    cursor: Any,
+    lag: int | None,
+    last_error: str | None,
+    records_sent: int | None,
+    at: datetime,
+) -> ConnectorStatus:
+    row = session.get(ConnectorStatus, name)
+    if row is None:
+        row = ConnectorStatus(name=name, unit_code=unit_code, first_seen_at=at, last_seen_at=at)
+        session.add(row)
+    row.dataset_id = dataset_id
+    row.cursor = cursor
+    row.lag = lag
+    row.last_error = last_error
+    row.records_sent = records_sent
+    row.last_seen_at = at
+    session.flush()
+    return row
+
+
+def list_connector_status(session: Session) -> Sequence[ConnectorStatus]:
+    return session.scalars(select(ConnectorStatus).order_by(ConnectorStatus.name)).all()

@@ -26,15 +26,29 @@ class Contract:
     schema_version: int
     codec: AvroCodec
     suite_id: str
+    suite_version: int
     expectations: list[dict[str, Any]]
 
 
-def load_contract(session: Session, *, dataset_id: str) -> Contract | None:
-    """The dataset's current contract, or None if the dataset is unknown."""
+class UnknownSchemaVersion(LookupError):
+    """A publisher pinned a schema version the dataset does not have."""
+
+
+def load_contract(
+    session: Session, *, dataset_id: str, schema_version: int | None = None
+) -> Contract | None:
+    """The dataset's contract (latest schema, or the pinned version), None if no dataset."""
     dataset = repository.get_dataset(session, dataset_id=dataset_id)
     if dataset is None:
         return None
-    schema = repository.latest_schema(session, dataset_id=dataset_id)
+    if schema_version is None:
+        schema = repository.latest_schema(session, dataset_id=dataset_id)
+    else:
+        schema = repository.get_schema_version(
+            session, dataset_id=dataset_id, version=schema_version
+        )
+        if schema is None:
+            raise UnknownSchemaVersion(f"{dataset_id} has no schema version {schema_version}")
     suite = repository.latest_quality_suite(session, dataset_id=dataset_id)
     if schema is None:
         return None
@@ -47,6 +61,7 @@ def load_contract(session: Session, *, dataset_id: str) -> Contract | None:
         schema_version=schema.version,
         codec=codec_for(schema.schema_json),  # compiled once per schema text
         suite_id=f"{dataset.id}.v{suite.version}" if suite else f"{dataset.id}.none",
+        suite_version=suite.version if suite else 0,
         expectations=list(suite.expectations) if suite else [],
     )
 

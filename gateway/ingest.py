@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from catalog import repository
-from catalog.models import Batch, OutboxEntry, QuarantinedRow, Record
+from catalog.models import Batch, OutboxEntry, QualityRun, QuarantinedRow, Record
 from gateway.auth import Principal
 from gateway.contracts import Contract, QualityGate
 from gateway.errors import Conflict
@@ -75,6 +75,7 @@ def store_batch(
     idempotency_key: str | None,
     body_hash: str,
     traceparent: str | None,
+    source: str | None = None,
 ) -> IngestAnswer:
     """Write the batch row, accepted records, quarantine and outbox; the caller commits."""
     now = datetime.now(UTC)
@@ -136,9 +137,27 @@ def store_batch(
                 "first_seq": body["first_seq"],
                 "last_seq": body["last_seq"],
                 "traceparent": traceparent or new_traceparent(),
+                "source": source,
                 "response": {"status": status, "body": body},
                 "created_at": now,
             }
+        ],
+    )
+    repository.insert_rows(
+        session,
+        QualityRun,
+        [
+            {
+                "dataset_id": contract.dataset_id,
+                "batch_id": batch_id,
+                "suite_version": contract.suite_version,
+                "rule": rule["rule"],
+                "column": rule["column"],
+                "passed": rule["passed"],
+                "failed": rule["failed"],
+                "created_at": now,
+            }
+            for rule in rules
         ],
     )
     if accepted:

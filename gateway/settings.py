@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     relay_poll_interval: float = 0.05
     max_batch_records: int = 10_000
     max_body_bytes: int = 32 * 1024 * 1024
+    connector_stale_seconds: float = 120.0
     migrate_on_start: bool = True
     seed_catalog: bool = True
 

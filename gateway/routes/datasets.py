@@ -23,7 +23,12 @@ from gateway.api_models import (
     RecordsPage,
 )
 from gateway.auth import Principal, require_publisher_of
-from gateway.contracts import Contract, codec_for_schema_id, load_contract
+from gateway.contracts import (
+    Contract,
+    UnknownSchemaVersion,
+    codec_for_schema_id,
+    load_contract,
+)
 from gateway.deps import Hub, HubDep, PrincipalDep, SessionDep
 from gateway.errors import (
     BadRequest,
@@ -132,8 +137,16 @@ def _publish(
     body: bytes,
     idempotency_key: str | None,
     traceparent: str | None,
+    source: str | None,
+    schema_version: int | None,
 ) -> tuple[IngestAnswer, Contract]:
-    contract = load_contract(session, dataset_id=dataset_id)
+    try:
+        contract = load_contract(session, dataset_id=dataset_id, schema_version=schema_version)
+    except UnknownSchemaVersion as exc:
+        raise Unprocessable(
+            str(exc),
+            errors=[{"field": "schema_version", "rule": "exists", "message": str(exc)}],
+        ) from None
     if contract is None:
         raise NotFound(f"dataset {dataset_id!r} does not exist")
     require_publisher_of(principal, owner=contract.owner, dataset_id=dataset_id)
@@ -168,6 +181,7 @@ def _publish(
             idempotency_key=idempotency_key,
             body_hash=body_hash,
             traceparent=traceparent,
+            source=source,
         )
         session.commit()
     except IntegrityError:
@@ -213,6 +227,13 @@ async def publish_records(
     principal: PrincipalDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     traceparent: Annotated[str | None, Header(max_length=64)] = None,
+    connector: Annotated[
+        str | None,
+        Header(alias="X-FDXP-Connector", max_length=120, description="the sending connector"),
+    ] = None,
+    schema_version: Annotated[
+        int | None, Query(ge=1, description="pin a schema version; default: the latest")
+    ] = None,
 ) -> Response:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > hub.settings.max_body_bytes:
@@ -221,7 +242,16 @@ async def publish_records(
     if len(body) > hub.settings.max_body_bytes:
         raise PayloadTooLarge(f"body of {len(body)} bytes; at most {hub.settings.max_body_bytes}")
     answer, contract = await run_in_threadpool(
-        _publish, hub, session, principal, dataset_id, body, idempotency_key, traceparent
+        _publish,
+        hub,
+        session,
+        principal,
+        dataset_id,
+        body,
+        idempotency_key,
+        traceparent,
+        connector,
+        schema_version,
     )
     headers = {"Location": f"/v1/batches/{answer.body['batch_id']}"}
     if contract.status == "deprecated":

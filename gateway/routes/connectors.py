@@ -1,0 +1,110 @@
+"""Connector health: heartbeats from the units' connectors, and the admin's overview."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from catalog import repository
+from catalog.models import ConnectorStatus
+from gateway.auth import require_admin
+from gateway.deps import HubDep, PrincipalDep, SessionDep
+from gateway.errors import Forbidden, Unprocessable
+from gateway.routes.datasets import ERRORS
+
+router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
+
+ConnectorName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,119}$")]
+
+
+class HeartbeatCreate(BaseModel):
+    dataset_id: str | None = Field(default=None, max_length=120)
+    cursor: Any = None
+    lag: int | None = Field(default=None, ge=0, description="source rows not yet sent")
+    last_error: str | None = Field(default=None, max_length=4000)
+    records_sent: int | None = Field(default=None, ge=0)
+
+
+class ConnectorPublic(BaseModel):
+    name: str
+    unit: str
+    dataset_id: str | None
+    cursor: Any
+    lag: int | None
+    last_error: str | None
+    records_sent: int | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    status: str = Field(description="healthy, failing (last_error set) or stale (no heartbeat)")
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _public(row: ConnectorStatus, *, stale_after: float) -> ConnectorPublic:
+    age = (datetime.now(UTC) - _aware(row.last_seen_at)).total_seconds()
+    status = "stale" if age > stale_after else ("failing" if row.last_error else "healthy")
+    return ConnectorPublic(
+        name=row.name,
+        unit=row.unit_code,
+        dataset_id=row.dataset_id,
+        cursor=row.cursor,
+        lag=row.lag,
+        last_error=row.last_error,
+        records_sent=row.records_sent,
+        first_seen_at=_aware(row.first_seen_at),
+        last_seen_at=_aware(row.last_seen_at),
+        status=status,
+    )
+
+
+@router.post("/{name}/heartbeat", response_model=ConnectorPublic, responses=ERRORS)
+def heartbeat(
+    name: ConnectorName,
+    body: HeartbeatCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    hub: HubDep,
+) -> ConnectorPublic:
+    if principal.role not in ("publisher", "admin"):
+        raise Forbidden(f"role {principal.role} does not run connectors")
+    if body.dataset_id is not None:
+        dataset = repository.get_dataset(session, dataset_id=body.dataset_id)
+        if dataset is None:
+            raise Unprocessable(
+                f"dataset {body.dataset_id!r} does not exist",
+                errors=[{"field": "dataset_id", "rule": "exists", "message": "unknown dataset"}],
+            )
+        if not principal.is_admin and dataset.owner != principal.unit:
+            raise Forbidden(f"unit {principal.unit} does not publish {dataset.id}")
+    existing = session.get(ConnectorStatus, name)
+    if existing is not None and not principal.is_admin and existing.unit_code != principal.unit:
+        raise Forbidden(f"connector {name} belongs to unit {existing.unit_code}")
+    row = repository.record_heartbeat(
+        session,
+        name=name,
+        unit_code=existing.unit_code if existing else principal.unit,
+        dataset_id=body.dataset_id,
+        cursor=body.cursor,
+        lag=body.lag,
+        last_error=body.last_error,
+        records_sent=body.records_sent,
+        at=datetime.now(UTC),
+    )
+    session.commit()
+    return _public(row, stale_after=hub.settings.connector_stale_seconds)
+
+
+@router.get("", response_model=list[ConnectorPublic], responses=ERRORS)
+def list_connectors(
+    session: SessionDep, principal: PrincipalDep, hub: HubDep
+) -> list[ConnectorPublic]:
+    require_admin(principal)
+    return [
+        _public(row, stale_after=hub.settings.connector_stale_seconds)
+        for row in repository.list_connector_status(session)
+    ]

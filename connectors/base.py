@@ -7,20 +7,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from connectors.checkpoint import Checkpoint
 from connectors.client import HubClient, PublishResult
 from connectors.errors import RetriableError, SkippableRowError
+from connectors.health import Heartbeat
 from connectors.state import Cursor, CursorState
 
-__all__ = ["Page", "Row", "Stream", "SyncSummary", "page_idempotency_key"]
+__all__ = ["Connector", "Page", "Row", "Stream", "SyncSummary", "page_idempotency_key"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,28 @@ def page_idempotency_key(
     return f"{stream}-{digest}"
 
 
+class Connector(Protocol):
+    """What the runner drives: a cursor `Stream`, or a source of another shape (a drop folder)
+    that keeps its own state at the checkpoint path."""
+
+    name: str
+    dataset_id: str
+
+    def sync(
+        self,
+        client: HubClient,
+        checkpoint: Checkpoint,
+        *,
+        batch_size: int = ...,
+        max_batches: int | None = ...,
+        on_progress: Callable[[SyncSummary], None] | None = ...,
+        follow: bool = ...,
+        poll_interval: float = ...,
+        stop_event: threading.Event | None = ...,
+        linger: float = ...,
+    ) -> SyncSummary: ...
+
+
 class Stream(ABC):
     """A source table read in replication-key order; subclasses declare and implement
     `get_records`, and inherit `sync`."""
@@ -99,6 +123,9 @@ class Stream(ABC):
     dataset_id: ClassVar[str]
     primary_key: ClassVar[str]
     replication_key: ClassVar[str]
+    # False for a source whose rows change in place (an API of current states): the framework
+    # then keeps the pending page's rows beside the checkpoint and re-sends exactly those.
+    replayable: ClassVar[bool] = True
 
     @abstractmethod
     def get_records(self, state: CursorState, *, limit: int) -> Iterator[Row]:
@@ -126,6 +153,10 @@ class Stream(ABC):
             self.name, self.dataset_id, page.after, page.until, len(page.rows), page.origin
         )
 
+    def lag(self, state: CursorState) -> int | None:
+        """How many source rows wait after `state.cursor`, when the source can say cheaply."""
+        return None
+
     def sync(
         self,
         client: HubClient,
@@ -137,26 +168,49 @@ class Stream(ABC):
         follow: bool = False,
         poll_interval: float = 1.0,
         stop_event: threading.Event | None = None,
+        linger: float = 0.0,
     ) -> SyncSummary:
         """Send every page after the checkpoint, saving the cursor only once the hub answered.
 
         Once (default): stop when the source has nothing new. Follow: poll every
-        `poll_interval` seconds until `stop_event` is set; a hub that stays unreachable past the
-        client's retries is waited for the same way instead of ending the run.
+        `poll_interval` seconds until `stop_event` is set; a hub or a source that stays
+        unreachable past the retries is waited for the same way instead of ending the run.
+        Batches close by size and by time: in follow mode a page shorter than `batch_size` is
+        held back (re-read, so it grows) until `linger` seconds passed since it was first seen.
+        A heartbeat goes to the hub after each batch, on each idle poll and on each retry.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         stop = stop_event if stop_event is not None else threading.Event()
+        heartbeat = Heartbeat(client, self.name, self.dataset_id)
         summary = SyncSummary()
         state = checkpoint.load()
         if state.origin is None:
             # Saved with the first pending page, i.e. before any key using it reaches the hub.
             state = state.with_origin(uuid.uuid4().hex)
         summary.cursor = state.cursor
+        partial_since: float | None = None
+
+        def beat(error: str | None = None) -> None:
+            lag = None if error else self._lag_or_none(state)
+            heartbeat.beat(
+                cursor=state.cursor, lag=lag, last_error=error, records_sent=state.records
+            )
+
         while not stop.is_set():
             if max_batches is not None and summary.batches >= max_batches:
                 break
-            page = self.read_page(state, batch_size=batch_size)
+            try:
+                page = self._next_page(checkpoint, state, batch_size)
+            except RetriableError as exc:
+                if not follow:
+                    raise
+                log.error(
+                    "%s: source unavailable (%s); retrying in %.1fs", self.name, exc, poll_interval
+                )
+                beat(f"source unavailable: {exc}")
+                stop.wait(poll_interval)
+                continue
             if not page.rows:
                 if state.pending is not None:
                     log.warning("%s: pending page is gone from the source; dropping it", self.name)
@@ -165,9 +219,19 @@ class Stream(ABC):
                     continue
                 if not follow:
                     break
+                beat()
                 stop.wait(poll_interval)
                 continue
+            if state.pending is None and follow and linger > 0 and len(page.rows) < batch_size:
+                now = time.monotonic()
+                partial_since = now if partial_since is None else partial_since
+                if now - partial_since < linger:
+                    stop.wait(min(poll_interval, linger - (now - partial_since)))
+                    continue
+            partial_since = None
             if state.pending is None:
+                if not self.replayable:
+                    checkpoint.save_spool(_spool_document(page))
                 state = state.begin_page(page.until, len(page.rows))
                 checkpoint.save(state)
             try:
@@ -178,6 +242,7 @@ class Stream(ABC):
                 log.error(
                     "%s: hub unavailable (%s); retrying in %.1fs", self.name, exc, poll_interval
                 )
+                beat(f"hub unavailable: {exc}")
                 stop.wait(poll_interval)
                 continue
             state = state.advance(page.until, len(page.rows))
@@ -185,9 +250,26 @@ class Stream(ABC):
             summary.add(result, sent=len(page.records))
             summary.skipped += len(page.skipped)
             summary.cursor = state.cursor
+            beat()
             if on_progress is not None:
                 on_progress(summary)
         return summary
+
+    def _next_page(self, checkpoint: Checkpoint, state: CursorState, batch_size: int) -> Page:
+        """The next page; a pending page of a non-replayable source comes from the spool."""
+        if state.pending is not None and not self.replayable:
+            spooled = _spooled_page(checkpoint.load_spool(), state)
+            if spooled is not None:
+                return spooled
+            log.warning("%s: no spool for the pending page; reading it again", self.name)
+        return self.read_page(state, batch_size=batch_size)
+
+    def _lag_or_none(self, state: CursorState) -> int | None:
+        try:
+            return self.lag(state)
+        except Exception as exc:  # noqa: BLE001 - lag is for the dashboard only
+            log.debug("%s: lag unknown (%s)", self.name, exc)
+            return None
 
     def _send(self, client: HubClient, page: Page) -> PublishResult:
         for skipped in page.skipped:
@@ -196,3 +278,33 @@ class Stream(ABC):
         if not records:
             return PublishResult(batch_id="", accepted=0, rejected=0, errors=())
         return client.publish(self.dataset_id, records, self.idempotency_key(page))
+
+
+def _spool_document(page: Page) -> dict[str, Any]:
+    rows = [
+        [cursor, {"skipped": str(record)} if isinstance(record, SkippableRowError) else record]
+        for cursor, record in page.rows
+    ]
+    return {"after": page.after, "until": page.until, "count": len(page.rows), "rows": rows}
+
+
+def _spooled_page(document: dict[str, Any] | None, state: CursorState) -> Page | None:
+    """The spooled rows when they are those of `state.pending`, else None."""
+    pending = state.pending
+    if document is None or pending is None:
+        return None
+    if (document.get("after"), document.get("until"), document.get("count")) != (
+        state.cursor,
+        pending.until,
+        pending.count,
+    ):
+        return None
+    rows: list[Row] = []
+    for cursor, record in document.get("rows") or []:
+        if isinstance(record, dict) and set(record) == {"skipped"}:
+            rows.append((cursor, SkippableRowError(str(record["skipped"]))))
+        else:
+            rows.append((cursor, record))
+    if len(rows) != pending.count:
+        return None
+    return Page(after=state.cursor, rows=rows, origin=state.origin)

@@ -22,11 +22,12 @@ from tenacity import (
 
 from connectors.errors import FatalError, RetriableError
 
-__all__ = ["HubClient", "PublishResult", "RecordError"]
+__all__ = ["CONNECTOR_HEADER", "HubClient", "PublishResult", "RecordError"]
 
 log = logging.getLogger(__name__)
 
 RETRIABLE_STATUS = frozenset({408, 429})
+CONNECTOR_HEADER = "X-FDXP-Connector"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ class HubClient:
         max_retry_after: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        connector: str | None = None,
+        heartbeat_timeout: float = 5.0,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
@@ -76,11 +79,13 @@ class HubClient:
         self.max_retry_after = max_retry_after
         self._sleep = sleep
         self._jitter = jitter
+        self.heartbeat_timeout = heartbeat_timeout
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        if connector:
+            # The hub records which connector sent each batch (lineage).
+            headers[CONNECTOR_HEADER] = connector
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout,
-            transport=transport,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, headers=headers
         )
 
     def __enter__(self) -> HubClient:
@@ -113,6 +118,43 @@ class HubClient:
             reraise=True,
         )
         return retrying(attempt)
+
+    def heartbeat(
+        self,
+        name: str,
+        *,
+        dataset_id: str,
+        cursor: Any,
+        lag: int | None = None,
+        last_error: str | None = None,
+        records_sent: int | None = None,
+    ) -> dict[str, Any]:
+        """POST `/v1/connectors/{name}/heartbeat` once (no retries: the next beat is the retry).
+
+        Raises RetriableError/FatalError like `publish`; callers that must not stop on a failed
+        beat use `connectors.health.Heartbeat`, which logs and carries on.
+        """
+        body = orjson.dumps(
+            {
+                "dataset_id": dataset_id,
+                "cursor": cursor,
+                "lag": lag,
+                "last_error": last_error,
+                "records_sent": records_sent,
+            }
+        )
+        response = self._send(
+            "POST",
+            f"/v1/connectors/{name}/heartbeat",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=self.heartbeat_timeout,
+        )
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            answer = None
+        return answer if isinstance(answer, dict) else {}
 
     def health(self) -> bool:
         """True when `GET /healthz` answers 200; never raises."""

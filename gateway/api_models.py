@@ -82,7 +82,7 @@ class QuarantinePage(BaseModel):
     next_after: int
 
 
-class DatasetPublic(BaseModel):
+class DatasetSummary(BaseModel):
     id: str
     title: str
     description: str
@@ -97,13 +97,25 @@ class DatasetPublic(BaseModel):
     ndxp: bool
     schema_id: int | None
     schema_version: int | None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
-    quality: list[dict[str, Any]]
     topic: str
     dead_letter_topic: str
     records: int = Field(description="accepted records so far (the last sequence number)")
+    updated_at: datetime
+
+
+class DatasetPublic(DatasetSummary):
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    quality: list[dict[str, Any]]
+    quality_version: int | None
 
     model_config = {"populate_by_name": True}
+
+
+class SearchResults(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[DatasetSummary]
 
 
 class BatchPublic(BaseModel):

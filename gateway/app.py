@@ -19,7 +19,16 @@ from gateway.database import build_engine, is_postgres, session_factory
 from gateway.deps import Hub
 from gateway.errors import REQUEST_ID_HEADER, install_error_handlers
 from gateway.relay import OutboxRelay
-from gateway.routes import batches, connectors, datasets, health, keys
+from gateway.routes import (
+    batches,
+    connectors,
+    datasets,
+    harvest,
+    health,
+    keys,
+    quality,
+    records,
+)
 from gateway.settings import Settings
 from schemas.quality import QualityEngine
 
@@ -105,6 +114,6 @@ def create_app(
         return response
 
     install_error_handlers(app)
-    for module in (health, datasets, batches, keys, connectors):
+    for module in (health, records, quality, datasets, batches, keys, connectors, harvest):
         app.include_router(module.router)
     return app

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from catalog import repository
+from catalog import datasets, repository
 from gateway.settings import Settings
 from schemas.descriptor import seed_descriptors
 
@@ -30,25 +30,9 @@ def seed_catalog(session: Session) -> list[str]:
         repository.ensure_unit(session, code=code, name=name)
     created = []
     for descriptor in seed_descriptors():
-        if repository.get_dataset(session, dataset_id=descriptor.id) is not None:
-            continue
-        repository.register_dataset(
-            session,
-            dataset_id=descriptor.id,
-            title=descriptor.title,
-            description=descriptor.description,
-            owner=descriptor.owner,
-            domain=descriptor.domain,
-            classification=descriptor.classification,
-            key_field=descriptor.key,
-            compatibility=str(descriptor.compatibility),
-            schema=descriptor.avro_schema,
-            expectations=descriptor.quality_configs,
-            tags=list(descriptor.tags),
-            sla=dict(descriptor.sla or {}),
-            ndxp=descriptor.ndxp,
-        )
-        created.append(descriptor.id)
+        if repository.get_dataset(session, dataset_id=descriptor.id) is None:
+            datasets.register_dataset(session, descriptor=descriptor, status="active")
+            created.append(descriptor.id)
     return created
 
 

@@ -4,6 +4,9 @@ Every error answers with the same body::
 
     {"type": "<slug>", "message": "<what went wrong>", "detail": "<request id>", "errors": [...]}
 
+Catalog errors (catalog/errors.py) map here too: not found 404, already exists and refused
+lifecycle transitions 409, invalid descriptors and suites 422.
+
 Tree (status in brackets)::
 
     ApiError
@@ -30,6 +33,14 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+from catalog.errors import (
+    AlreadyExistsError,
+    CatalogError,
+    InvalidError,
+    NotFoundError,
+    TransitionError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +118,14 @@ _STATUS_TYPES = {
 }
 
 
+_CATALOG_STATUS: dict[type[CatalogError], tuple[int, str]] = {
+    NotFoundError: (404, "not_found"),
+    AlreadyExistsError: (409, "conflict"),
+    TransitionError: (409, "conflict"),
+    InvalidError: (422, "validation_error"),
+}
+
+
 def request_id(request: Request) -> str:
     rid = getattr(request.state, "request_id", None)
     if rid is None:
@@ -144,6 +163,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             request, exc.status, exc.type, exc.message, errors=exc.errors, headers=exc.headers
         )
+
+    @app.exception_handler(CatalogError)
+    async def _catalog_error(request: Request, exc: CatalogError) -> Response:
+        status, type_ = _CATALOG_STATUS.get(type(exc), (500, "internal_error"))
+        return error_response(request, status, type_, exc.message, errors=exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

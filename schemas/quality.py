@@ -115,20 +115,30 @@ def validate_expectations(
     expectations: Sequence[object], columns: Sequence[str] | None = None
 ) -> list[str]:
     """Problems of a list of expectation configs (unknown types, bad kwargs, unknown columns)."""
-    problems = []
+    return [message for _, message in expectation_problems(expectations, columns)]
+
+
+def expectation_problems(
+    expectations: Sequence[object], columns: Sequence[str] | None = None
+) -> list[tuple[int, str]]:
+    """Like `validate_expectations`, each problem with the index of its rule."""
+    problems: list[tuple[int, str]] = []
     known = set(columns) if columns is not None else None
     for index, spec in enumerate(expectations):
         try:
             expectation = _expectation(index, spec)
         except ValueError as exc:
-            problems.append(str(exc))
+            problems.append((index, str(exc)))
             continue
         if known is not None:
             missing = [c for c in _columns_of(expectation.configuration.kwargs) if c not in known]
             if missing:
                 problems.append(
-                    f"quality rule #{index} ({expectation.expectation_type}): "
-                    f"unknown column(s) {', '.join(missing)}"
+                    (
+                        index,
+                        f"quality rule #{index} ({expectation.expectation_type}): "
+                        f"unknown column(s) {', '.join(missing)}",
+                    )
                 )
     return problems
 

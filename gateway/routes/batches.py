@@ -8,7 +8,7 @@ from catalog import repository
 from gateway.api_models import BatchPublic
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.errors import Forbidden, NotFound
-from gateway.routes.datasets import ERRORS
+from gateway.responses import ERRORS
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 

@@ -13,7 +13,7 @@ from catalog.models import ConnectorStatus
 from gateway.auth import require_admin
 from gateway.deps import HubDep, PrincipalDep, SessionDep
 from gateway.errors import Forbidden, Unprocessable
-from gateway.routes.datasets import ERRORS
+from gateway.responses import ERRORS
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
 

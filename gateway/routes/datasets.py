@@ -1,323 +1,339 @@
-"""Datasets: describe, publish records, page accepted records and quarantine."""
+"""The dataset catalog: register from a descriptor, search, describe, lifecycle, metadata,
+descriptor export, schema versions and lineage."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import IntegrityError
+import yaml
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from catalog import datasets as catalog
 from catalog import repository
-from catalog.models import Dataset
-from gateway.api_models import (
-    DatasetPublic,
-    ErrorBody,
-    PublishAnswer,
-    QuarantinePage,
-    RecordsCreate,
-    RecordsPage,
-)
-from gateway.auth import Principal, require_publisher_of
-from gateway.contracts import (
-    Contract,
-    UnknownSchemaVersion,
-    codec_for_schema_id,
-    load_contract,
-)
+from catalog.errors import InvalidError
+from catalog.models import Batch, ConnectorStatus, Dataset, QualitySuite, SchemaVersion
+from gateway.api_models import DatasetPublic, SearchResults
+from gateway.auth import require_admin
 from gateway.deps import Hub, HubDep, PrincipalDep, SessionDep
-from gateway.errors import (
-    BadRequest,
-    Conflict,
-    Gone,
-    NotFound,
-    PayloadTooLarge,
-    Unprocessable,
-)
-from gateway.ingest import IngestAnswer, check_batch, replay_answer, request_hash, store_batch
-from schemas.codec import AvroCodec
+from gateway.errors import BadRequest, PayloadTooLarge
+from gateway.responses import ERRORS, json_response
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 410, 413, 422, 503)
-}
-ACCEPTING = ("active", "deprecated")
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+MAX_DESCRIPTOR_BYTES = 1024 * 1024
+Status = Literal["draft", "active", "deprecated", "retired"]
+Classification = Literal["public", "internal", "confidential"]
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
+def summary_of(hub: Hub, dataset: Dataset, schema: SchemaVersion | None) -> dict[str, Any]:
+    return {
+        "id": dataset.id,
+        "title": dataset.title,
+        "description": dataset.description,
+        "owner": dataset.owner,
+        "domain": dataset.domain,
+        "classification": dataset.classification,
+        "key": dataset.key_field,
+        "compatibility": dataset.compatibility,
+        "status": dataset.status,
+        "tags": list(dataset.tags),
+        "sla": dict(dataset.sla),
+        "ndxp": dataset.ndxp,
+        "schema_id": schema.id if schema else None,
+        "schema_version": schema.version if schema else None,
+        "topic": hub.settings.topic(dataset.id),
+        "dead_letter_topic": hub.settings.dead_letter_topic(dataset.id),
+        "records": dataset.last_seq,
+        "updated_at": dataset.updated_at,
+    }
 
 
-def _dataset_or_404(session: Session, dataset_id: str) -> Dataset:
-    dataset = repository.get_dataset(session, dataset_id=dataset_id)
-    if dataset is None:
-        raise NotFound(f"dataset {dataset_id!r} does not exist")
-    return dataset
-
-
-def _dataset_public(session: Session, hub: Hub, dataset: Dataset) -> DatasetPublic:
+def describe(session: Session, hub: Hub, dataset: Dataset) -> DatasetPublic:
     schema = repository.latest_schema(session, dataset_id=dataset.id)
     suite = repository.latest_quality_suite(session, dataset_id=dataset.id)
     return DatasetPublic(
-        id=dataset.id,
-        title=dataset.title,
-        description=dataset.description,
-        owner=dataset.owner,
-        domain=dataset.domain,
-        classification=dataset.classification,
-        key=dataset.key_field,
-        compatibility=dataset.compatibility,
-        status=dataset.status,
-        tags=list(dataset.tags),
-        sla=dict(dataset.sla),
-        ndxp=dataset.ndxp,
-        schema_id=schema.id if schema else None,
-        schema_version=schema.version if schema else None,
+        **summary_of(hub, dataset, schema),
         schema=json.loads(schema.schema_json) if schema else None,
         quality=list(suite.expectations) if suite else [],
-        topic=hub.settings.topic(dataset.id),
-        dead_letter_topic=hub.settings.dead_letter_topic(dataset.id),
-        records=dataset.last_seq,
+        quality_version=suite.version if suite else None,
     )
 
 
-@router.get("", response_model=list[DatasetPublic], responses=ERRORS)
-def list_datasets(session: SessionDep, hub: HubDep, _: PrincipalDep) -> list[DatasetPublic]:
-    return [_dataset_public(session, hub, d) for d in repository.list_datasets(session)]
+@router.get("", response_model=SearchResults, responses=ERRORS, summary="Search the catalog")
+def search(
+    session: SessionDep,
+    hub: HubDep,
+    _: PrincipalDep,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="words in id, title, description, tags, field names"),
+    ] = None,
+    owner: Annotated[str | None, Query(max_length=32)] = None,
+    domain: Annotated[str | None, Query(max_length=60)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    status: Status | None = None,
+    classification: Classification | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    page = catalog.search_datasets(
+        session,
+        q=q,
+        owner=owner,
+        domain=domain,
+        tag=tag,
+        status=status,
+        classification=classification,
+        limit=limit,
+        offset=offset,
+    )
+    return json_response(
+        {
+            "total": page.total,
+            "limit": limit,
+            "offset": offset,
+            "items": [summary_of(hub, d, page.schemas.get(d.id)) for d in page.datasets],
+        }
+    )
+
+
+async def read_document(request: Request) -> Any:
+    """A JSON or YAML request body (by Content-Type), size-limited."""
+    body = await request.body()
+    if len(body) > MAX_DESCRIPTOR_BYTES:
+        raise PayloadTooLarge(f"body of {len(body)} bytes; at most {MAX_DESCRIPTOR_BYTES}")
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    try:
+        if content_type in YAML_TYPES:
+            return yaml.safe_load(body)
+        return orjson.loads(body)
+    except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
+        kind = "YAML" if content_type in YAML_TYPES else "JSON"
+        raise BadRequest(f"the body is not valid {kind}: {exc}") from None
+
+
+@router.post(
+    "",
+    response_model=DatasetPublic,
+    status_code=201,
+    responses=ERRORS,
+    summary="Register a dataset from its descriptor (JSON or YAML)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def register(
+    request: Request,
+    session: SessionDep,
+    hub: HubDep,
+    principal: PrincipalDep,
+    status: Annotated[Literal["draft", "active"], Query()] = "draft",
+) -> DatasetPublic:
+    require_admin(principal)
+    document = await read_document(request)
+    descriptor = catalog.parse_descriptor(document)
+    dataset = catalog.register_dataset(session, descriptor=descriptor, status=status)
+    session.commit()
+    return describe(session, hub, dataset)
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic, responses=ERRORS)
 def get_dataset(
     dataset_id: str, session: SessionDep, hub: HubDep, _: PrincipalDep
 ) -> DatasetPublic:
-    return _dataset_public(session, hub, _dataset_or_404(session, dataset_id))
+    return describe(session, hub, catalog.require_dataset(session, dataset_id))
 
 
-def _parse_records(body: bytes, *, max_records: int) -> list[Any]:
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("records"), list):
-        raise Unprocessable(
-            'the body must be a JSON object {"records": [...]}',
-            errors=[{"field": "records", "rule": "required", "message": "a list is required"}],
-        )
-    extra = sorted(set(parsed) - {"records"})
-    if extra:
-        raise Unprocessable(
-            f"unknown top-level fields: {', '.join(extra)}",
-            errors=[{"field": f, "rule": "unknown_field", "message": "not allowed"} for f in extra],
-        )
-    records: list[Any] = parsed["records"]
-    if not records:
-        raise Unprocessable(
-            "the batch is empty",
-            errors=[{"field": "records", "rule": "min_items", "message": "send 1 or more"}],
-        )
-    if len(records) > max_records:
-        raise PayloadTooLarge(
-            f"{len(records)} records in one batch; at most {max_records} are accepted"
-        )
-    return records
+class DatasetUpdate(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=10_000)
+    classification: Classification | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = None
+    sla: dict[str, Any] | None = None
+    ndxp: bool | None = None
 
 
-def _publish(
-    hub: Hub,
-    session: Session,
-    principal: Principal,
+@router.patch("/{dataset_id}", response_model=DatasetPublic, responses=ERRORS)
+def update(
     dataset_id: str,
-    body: bytes,
-    idempotency_key: str | None,
-    traceparent: str | None,
-    source: str | None,
-    schema_version: int | None,
-) -> tuple[IngestAnswer, Contract]:
-    try:
-        contract = load_contract(session, dataset_id=dataset_id, schema_version=schema_version)
-    except UnknownSchemaVersion as exc:
-        raise Unprocessable(
-            str(exc),
-            errors=[{"field": "schema_version", "rule": "exists", "message": str(exc)}],
-        ) from None
-    if contract is None:
-        raise NotFound(f"dataset {dataset_id!r} does not exist")
-    require_publisher_of(principal, owner=contract.owner, dataset_id=dataset_id)
-    if contract.status == "retired":
-        raise Gone(f"dataset {dataset_id} is retired and accepts no records")
-    if contract.status not in ACCEPTING:
-        raise Conflict(f"dataset {dataset_id} is {contract.status}; it accepts no records yet")
-    records = _parse_records(body, max_records=hub.settings.max_batch_records)
-    body_hash = request_hash(records)
-    if idempotency_key:
-        existing = repository.find_batch_by_idempotency_key(
-            session,
-            unit_code=principal.unit,
-            dataset_id=dataset_id,
-            idempotency_key=idempotency_key,
-        )
-        if existing is not None:
-            return replay_answer(existing, body_hash=body_hash), contract
-    # End the read snapshot before the slow checks, so the write transaction below starts
-    # fresh (SQLite refuses to upgrade a snapshot that another writer has moved past).
-    session.commit()
-    accepted, errors, rules = check_batch(contract, records, hub.quality)
-    try:
-        answer = store_batch(
-            session,
-            contract=contract,
-            principal=principal,
-            records=records,
-            accepted=accepted,
-            errors=errors,
-            rules=rules,
-            idempotency_key=idempotency_key,
-            body_hash=body_hash,
-            traceparent=traceparent,
-            source=source,
-        )
-        session.commit()
-    except IntegrityError:
-        # A concurrent request with the same Idempotency-Key committed first.
-        session.rollback()
-        if not idempotency_key:
-            raise
-        existing = repository.find_batch_by_idempotency_key(
-            session,
-            unit_code=principal.unit,
-            dataset_id=dataset_id,
-            idempotency_key=idempotency_key,
-        )
-        if existing is None:
-            raise
-        return replay_answer(existing, body_hash=body_hash), contract
-    return answer, contract
-
-
-@router.post(
-    "/{dataset_id}/records",
-    response_model=PublishAnswer,
-    responses=ERRORS,
-    summary="Publish a batch of records",
-    description=(
-        "Checks every record against the dataset's contract (Avro schema, then the quality "
-        "suite on the whole batch). Good rows are stored and queued for Kafka in one "
-        "transaction; bad rows go to quarantine, each with its reasons. All rows rejected: "
-        "422 with the same body. A repeated `Idempotency-Key` returns the first answer."
-    ),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": RecordsCreate.model_json_schema()}},
-        }
-    },
-)
-async def publish_records(
-    dataset_id: str,
-    request: Request,
+    body: DatasetUpdate,
+    session: SessionDep,
     hub: HubDep,
-    session: SessionDep,
     principal: PrincipalDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
-    traceparent: Annotated[str | None, Header(max_length=64)] = None,
-    connector: Annotated[
-        str | None,
-        Header(alias="X-FDXP-Connector", max_length=120, description="the sending connector"),
-    ] = None,
-    schema_version: Annotated[
-        int | None, Query(ge=1, description="pin a schema version; default: the latest")
-    ] = None,
-) -> Response:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > hub.settings.max_body_bytes:
-        raise PayloadTooLarge(f"body of {length} bytes; at most {hub.settings.max_body_bytes}")
-    body = await request.body()
-    if len(body) > hub.settings.max_body_bytes:
-        raise PayloadTooLarge(f"body of {len(body)} bytes; at most {hub.settings.max_body_bytes}")
-    answer, contract = await run_in_threadpool(
-        _publish,
-        hub,
-        session,
-        principal,
-        dataset_id,
-        body,
-        idempotency_key,
-        traceparent,
-        connector,
-        schema_version,
-    )
-    headers = {"Location": f"/v1/batches/{answer.body['batch_id']}"}
-    if contract.status == "deprecated":
-        headers["Deprecation"] = "true"
-    if answer.status >= 400:
-        headers["X-Request-ID"] = request.state.request_id
-        return json_response(
-            {**answer.body, "detail": request.state.request_id}, answer.status, headers
+) -> DatasetPublic:
+    require_admin(principal)
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidError(
+            "nothing to change",
+            errors=[{"field": None, "rule": "min_fields", "message": "send at least one field"}],
         )
-    return json_response(answer.body, answer.status, headers)
+    dataset = catalog.update_metadata(session, dataset_id=dataset_id, changes=changes)
+    session.commit()
+    return describe(session, hub, dataset)
 
 
-@router.get("/{dataset_id}/records", response_model=RecordsPage, responses=ERRORS)
-def read_records(
+class StatusChange(BaseModel):
+    status: Status
+
+
+@router.put(
+    "/{dataset_id}/status",
+    response_model=DatasetPublic,
+    responses=ERRORS,
+    summary="Move a dataset through draft -> active -> deprecated -> retired",
+)
+def set_status(
     dataset_id: str,
+    body: StatusChange,
     session: SessionDep,
-    _: PrincipalDep,
-    after: Annotated[int, Query(ge=0, description="return records with seq > after")] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    hub: HubDep,
+    principal: PrincipalDep,
+) -> DatasetPublic:
+    require_admin(principal)
+    dataset = catalog.change_status(session, dataset_id=dataset_id, status=body.status)
+    session.commit()
+    return describe(session, hub, dataset)
+
+
+@router.get(
+    "/{dataset_id}/descriptor",
+    responses={**ERRORS, 200: {"content": {"application/yaml": {}, "application/json": {}}}},
+    summary="The dataset's descriptor, as YAML (or JSON with Accept: application/json)",
+)
+def get_descriptor(
+    dataset_id: str, request: Request, session: SessionDep, _: PrincipalDep
 ) -> Response:
-    _dataset_or_404(session, dataset_id)
-    rows = repository.page_records(session, dataset_id=dataset_id, after=after, limit=limit)
-    codecs: dict[int, AvroCodec] = {}
-    items = []
-    for row in rows:
-        codec = codecs.get(row.schema_id)
-        if codec is None:
-            codec = codecs[row.schema_id] = codec_for_schema_id(session, schema_id=row.schema_id)
-        items.append(
+    document = catalog.descriptor_document(session, dataset_id=dataset_id)
+    if "application/json" in request.headers.get("accept", ""):
+        return json_response(document)
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return Response(text, media_type="application/yaml")
+
+
+@router.get("/{dataset_id}/schemas", responses=ERRORS, summary="Every schema version")
+def list_schemas(dataset_id: str, session: SessionDep, _: PrincipalDep) -> Response:
+    catalog.require_dataset(session, dataset_id)
+    versions = session.scalars(
+        select(SchemaVersion)
+        .where(SchemaVersion.dataset_id == dataset_id)
+        .order_by(SchemaVersion.version)
+    ).all()
+    return json_response(
+        [
             {
-                "seq": row.seq,
-                "id": row.record_id,
-                "key": row.record_key,
-                "batch_id": row.batch_id,
-                "schema_id": row.schema_id,
-                "created_at": row.created_at,
-                "data": codec.to_json(codec.decode(row.payload)),
+                "id": v.id,
+                "version": v.version,
+                "fingerprint": v.fingerprint,
+                "created_at": v.created_at,
+                "schema": json.loads(v.schema_json),
+            }
+            for v in versions
+        ]
+    )
+
+
+@router.get(
+    "/{dataset_id}/lineage",
+    responses=ERRORS,
+    summary="Source unit and connectors -> dataset -> topics -> subscribers, as seen",
+)
+def lineage(dataset_id: str, session: SessionDep, hub: HubDep, _: PrincipalDep) -> Response:
+    dataset = catalog.require_dataset(session, dataset_id)
+    sources = session.execute(
+        select(
+            Batch.unit_code,
+            Batch.source,
+            func.count(),
+            func.sum(Batch.accepted),
+            func.sum(Batch.rejected),
+            func.min(Batch.created_at),
+            func.max(Batch.created_at),
+        )
+        .where(Batch.dataset_id == dataset_id)
+        .group_by(Batch.unit_code, Batch.source)
+        .order_by(Batch.unit_code, Batch.source)
+    ).all()
+    connectors = {
+        row.name: row
+        for row in session.scalars(
+            select(ConnectorStatus).where(ConnectorStatus.dataset_id == dataset_id)
+        ).all()
+    }
+    suite_versions = session.scalar(
+        select(func.max(QualitySuite.version)).where(QualitySuite.dataset_id == dataset_id)
+    )
+    dataset_node = f"dataset:{dataset.id}"
+    nodes: list[dict[str, Any]] = [
+        {"id": f"unit:{dataset.owner}", "kind": "unit", "role": "owner"},
+        {
+            "id": dataset_node,
+            "kind": "dataset",
+            "status": dataset.status,
+            "quality_suite_version": suite_versions,
+        },
+        {"id": f"topic:{hub.settings.topic(dataset.id)}", "kind": "topic"},
+        {"id": f"topic:{hub.settings.dead_letter_topic(dataset.id)}", "kind": "dead_letter_topic"},
+    ]
+    edges: list[dict[str, Any]] = [
+        {"from": f"unit:{dataset.owner}", "to": dataset_node, "kind": "owns"},
+        {
+            "from": dataset_node,
+            "to": f"topic:{hub.settings.topic(dataset.id)}",
+            "kind": "publishes",
+            "records": dataset.last_seq,
+        },
+        {
+            "from": dataset_node,
+            "to": f"topic:{hub.settings.dead_letter_topic(dataset.id)}",
+            "kind": "dead_letters",
+        },
+    ]
+    seen_units = {dataset.owner}
+    for unit, source, batches, accepted, rejected, first, last in sources:
+        if unit not in seen_units:
+            nodes.append({"id": f"unit:{unit}", "kind": "unit", "role": "publisher"})
+            seen_units.add(unit)
+        origin = f"unit:{unit}"
+        if source:
+            node_id = f"connector:{source}"
+            status = connectors.get(source)
+            nodes.append(
+                {
+                    "id": node_id,
+                    "kind": "connector",
+                    "unit": unit,
+                    "last_seen_at": status.last_seen_at if status else None,
+                }
+            )
+            edges.append({"from": origin, "to": node_id, "kind": "runs"})
+            origin = node_id
+        edges.append(
+            {
+                "from": origin,
+                "to": dataset_node,
+                "kind": "sends",
+                "batches": batches,
+                "accepted": int(accepted or 0),
+                "rejected": int(rejected or 0),
+                "first_batch_at": first,
+                "last_batch_at": last,
             }
         )
-    return json_response(
-        {"dataset_id": dataset_id, "items": items, "next_after": rows[-1].seq if rows else after}
-    )
-
-
-@router.get("/{dataset_id}/quarantine", response_model=QuarantinePage, responses=ERRORS)
-def read_quarantine(
-    dataset_id: str,
-    session: SessionDep,
-    _: PrincipalDep,
-    after: Annotated[int, Query(ge=0, description="return rows with id > after")] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> Response:
-    _dataset_or_404(session, dataset_id)
-    rows = repository.page_quarantine(session, dataset_id=dataset_id, after=after, limit=limit)
-    items = [
-        {
-            "id": row.id,
-            "batch_id": row.batch_id,
-            "row_index": row.row_index,
-            "key": row.record_key,
-            "raw": row.raw,
-            "errors": row.errors,
-            "created_at": row.created_at,
-        }
-        for row in rows
-    ]
-    return json_response(
-        {"dataset_id": dataset_id, "items": items, "next_after": rows[-1].id if rows else after}
-    )
+    # Subscribers join here once subscriptions exist (consumers and access issue).
+    return json_response({"dataset_id": dataset.id, "nodes": nodes, "edges": edges})

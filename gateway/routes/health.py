@@ -9,7 +9,7 @@ from starlette.responses import Response
 from catalog import repository
 from gateway.deps import HubDep
 from gateway.errors import Unavailable
-from gateway.routes.datasets import json_response
+from gateway.responses import json_response
 
 router = APIRouter(tags=["health"])
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from catalog.errors import NotFoundError
 from catalog.models import Dataset, RegistryConfig, SchemaVersion
 from schemas.compatibility import (
     CompatibilityResult,
@@ -30,10 +31,6 @@ SUBJECT_PREFIX = "fdxp."
 SUBJECT_SUFFIX = "-value"
 GLOBAL_SUBJECT = "__global__"
 DEFAULT_COMPATIBILITY = "BACKWARD"
-
-
-class DatasetNotFound(LookupError):
-    """The dataset (or the subject naming it) does not exist."""
 
 
 # --- subjects ----------------------------------------------------------------------------------
@@ -141,7 +138,7 @@ def register_schema_version(
         .returning(Dataset.compatibility)
     ).first()
     if locked is None:
-        raise DatasetNotFound(f"dataset {dataset_id!r} does not exist")
+        raise NotFoundError(f"dataset {dataset_id!r} does not exist")
     mode = normalize_mode(locked.compatibility)
     existing = find_schema_version(session, dataset_id=dataset_id, schema=schema)
     if existing is not None:
@@ -177,7 +174,7 @@ def check_against(
     mode but latest-only) or, with ``version`` None, against what the mode selects."""
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
-        raise DatasetNotFound(f"dataset {dataset_id!r} does not exist")
+        raise NotFoundError(f"dataset {dataset_id!r} does not exist")
     versions = list_schema_versions(session, dataset_id=dataset_id)
     if version is not None:
         versions = [v for v in versions if v.version == version]
@@ -219,11 +216,11 @@ def get_dataset_compatibility(session: Session, *, dataset_id: str) -> str | Non
 
 
 def set_dataset_compatibility(session: Session, *, dataset_id: str, compatibility: str) -> str:
-    """Set a dataset's mode; ``ValueError`` for an unknown mode, ``DatasetNotFound``."""
+    """Set a dataset's mode; ``ValueError`` for an unknown mode, ``NotFoundError``."""
     mode = normalize_mode(compatibility)
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
-        raise DatasetNotFound(f"dataset {dataset_id!r} does not exist")
+        raise NotFoundError(f"dataset {dataset_id!r} does not exist")
     dataset.compatibility = mode
     session.flush()
     return mode

@@ -43,6 +43,7 @@ class SyncSummary:
     rejected_by_rule: dict[str, int] = field(default_factory=dict)
     cursor: Cursor | None = None
     batch_ids: list[str] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)  # file sources: done/failed/duplicate
 
     def add(self, result: PublishResult, sent: int) -> None:
         if sent == 0:

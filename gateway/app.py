@@ -28,7 +28,9 @@ from gateway.routes import (
     keys,
     quality,
     records,
+    registry,
 )
+from gateway.routes.registry import install_registry_error_handler
 from gateway.settings import Settings
 from schemas.quality import QualityEngine
 
@@ -114,6 +116,8 @@ def create_app(
         return response
 
     install_error_handlers(app)
+    install_registry_error_handler(app)
     for module in (health, records, quality, datasets, batches, keys, connectors, harvest):
         app.include_router(module.router)
+    app.include_router(registry.router)
     return app

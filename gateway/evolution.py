@@ -15,14 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from catalog import registry, repository
-from catalog.registry import DatasetNotFound
+from catalog.errors import InvalidError, NotFoundError
 from gateway.errors import REQUEST_ID_HEADER, request_id
 from schemas.codec import AvroCodec
 from schemas.compatibility import InvalidSchema, Problem, parse_schema
 
 __all__ = [
-    "DatasetNotFound",
-    "InvalidSchema",
     "RegistrationOutcome",
     "conflict_response",
     "register_schema",
@@ -75,13 +73,20 @@ def register_schema(
 ) -> RegistrationOutcome:
     """Validate and register ``schema`` as the dataset's next version, and commit.
 
-    Raises ``DatasetNotFound`` and ``InvalidSchema``; an incompatible schema is an outcome with
-    problems (nothing written), for the caller to answer 409.
+    Raises the catalog's ``NotFoundError`` (404) and ``InvalidError`` (422, a bad schema); an
+    incompatible schema is an outcome with problems (nothing written): answer it with
+    :func:`conflict_response`.
     """
     dataset = repository.get_dataset(session, dataset_id=dataset_id)
     if dataset is None:
-        raise DatasetNotFound(f"dataset {dataset_id!r} does not exist")
-    parsed = validate_dataset_schema(schema, key_field=dataset.key_field)
+        raise NotFoundError(f"dataset {dataset_id!r} does not exist")
+    try:
+        parsed = validate_dataset_schema(schema, key_field=dataset.key_field)
+    except InvalidSchema as exc:
+        raise InvalidError(
+            f"the schema is not valid: {exc}",
+            errors=[{"field": "schema", "rule": "avro", "message": str(exc)}],
+        ) from None
     # End the read snapshot: the registration's first statement takes the write lock.
     session.commit()
     done = registry.register_schema_version(session, dataset_id=dataset_id, schema=parsed)

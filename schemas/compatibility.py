@@ -346,4 +346,3 @@ def _items(schema: avro.schema.Schema) -> avro.schema.Schema:
 
 def _values(schema: avro.schema.Schema) -> avro.schema.Schema:
     return cast(avro.schema.MapSchema, schema).values
-

@@ -78,8 +78,18 @@ class GatewayProcess:
         started = time.monotonic()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--log-level", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    "run",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
                 env=self.env,
                 cwd=self.data_dir,
                 stdin=subprocess.DEVNULL,
@@ -91,9 +101,8 @@ class GatewayProcess:
         with httpx.Client(base_url=self.url, timeout=2.0) as client:
             while True:
                 if self.process.poll() is not None:
-                    raise GatewayError(
-                        f"the gateway exited with code {self.process.returncode}:\n{self.log_tail()}"
-                    )
+                    code = self.process.returncode
+                    raise GatewayError(f"the gateway exited ({code}):\n{self.log_tail()}")
                 try:
                     if client.get("/readyz").status_code == 200:
                         break
@@ -267,8 +276,18 @@ class Profiler:
     def __init__(self, pid: int, output: Path, *, rate: int = 100) -> None:
         self.output = output
         self.command = [
-            _py_spy(), "record", "--pid", str(pid), "--format", "raw", "--output", str(output),
-            "--rate", str(rate), "--threads", "--nonblocking",
+            _py_spy(),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--rate",
+            str(rate),
+            "--threads",
+            "--nonblocking",
         ]
         self.process: subprocess.Popen[bytes] | None = None
         self.log = output.with_suffix(".log")
@@ -276,7 +295,10 @@ class Profiler:
     def start(self) -> Profiler:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
         time.sleep(0.5)  # py-spy attaches

@@ -268,7 +268,7 @@ class Stream(ABC):
     def _lag_or_none(self, state: CursorState) -> int | None:
         try:
             return self.lag(state)
-        except Exception as exc:  # noqa: BLE001 - lag is for the dashboard only
+        except Exception as exc:
             log.debug("%s: lag unknown (%s)", self.name, exc)
             return None
 

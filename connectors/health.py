@@ -45,7 +45,7 @@ class Heartbeat:
                 last_error=last_error,
                 records_sent=records_sent,
             )
-        except Exception as exc:  # noqa: BLE001 - a heartbeat never stops the connector
+        except Exception as exc:
             self.failed += 1
             # Loud once, then quiet: a hub without the endpoint would fill the log otherwise.
             level = logging.WARNING if self.failed == 1 else logging.DEBUG

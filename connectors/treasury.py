@@ -94,7 +94,9 @@ def parse_export(data: bytes) -> list[list[str]]:
     except (IndexError, ValueError):
         raise MalformedFile(f"bad trailer {lines[-1]!r}") from None
     if declared != len(rows):
-        raise MalformedFile(f"truncated: the trailer says {declared} rows, the file has {len(rows)}")
+        raise MalformedFile(
+            f"truncated: the trailer says {declared} rows, the file has {len(rows)}"
+        )
     for number, row in enumerate(rows, start=2):
         if len(row) != len(HEADER):
             raise MalformedFile(f"line {number} has {len(row)} fields, expected {len(HEADER)}")

@@ -144,7 +144,9 @@ class TreasurySystem:
             if count % rows_per_file:
                 sizes.append(count % rows_per_file)
             plan = [("ok", n) for n in sizes]
-            plan += [(MALFORMED_KINDS[i % 3], max(3, min(rows_per_file, 20))) for i in range(malformed)]
+            plan += [
+                (MALFORMED_KINDS[i % 3], max(3, min(rows_per_file, 20))) for i in range(malformed)
+            ]
             for kind, rows in plan:
                 number += 1
                 name = f"TABMIS_{self.treasury}_{EXPORT_DAY:%Y%m%d}_{number:06d}.csv"

@@ -44,6 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the gateway during the max-load run"
     )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL",
+    )
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="FDXP_X=V",
+        help="an extra setting for the gateway process, e.g. FDXP_RELAY_BATCH_SIZE=5000",
+    )
+    parser.add_argument(
+        "--relay-process",
+        action="store_true",
+        help="run the relay as its own process (fdxp relay) instead of a gateway thread",
+    )
     parser.add_argument("--seed", type=int, default=2026)
 
 
@@ -51,6 +68,13 @@ def run_from_args(args: argparse.Namespace, console: Console) -> int:
     from benchmarks import run_bench
 
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    gateway_env = {}
+    for item in args.gateway_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("FDXP_"):
+            console.print(f"[red]--gateway-env wants FDXP_NAME=VALUE, got {item!r}[/red]")
+            return 2
+        gateway_env[name] = value
     report = run_bench(
         records=args.records,
         batch_size=args.batch_size,
@@ -60,7 +84,10 @@ def run_from_args(args: argparse.Namespace, console: Console) -> int:
         out_dir=args.out,
         console=console,
         half_load=args.half_load,
-        profile=args.profile,
+        profile=args.profile or args.profile_gil,
+        profile_gil=args.profile_gil,
+        gateway_env=gateway_env,
+        relay_process=args.relay_process,
         seed=args.seed,
     )
     complete = all(h.consumed == h.records for h in report.hubs if h.status == "ok")

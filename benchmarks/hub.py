@@ -133,6 +133,45 @@ class GatewayProcess:
             process.wait(timeout=5)
 
 
+class RelayProcess:
+    """`python -m gateway.cli relay` beside a gateway started with FDXP_RELAY_ENABLED=false:
+    the scaled-out form, where the relay does not share the gateway's GIL."""
+
+    def __init__(self, gateway: GatewayProcess) -> None:
+        self.gateway = gateway
+        self.log_path = gateway.data_dir / "relay.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> RelayProcess:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "relay"],
+                env=self.gateway.env,
+                cwd=self.gateway.data_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        return self
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 class RssSampler:
     """Samples a process's resident memory (with its children) every `interval` seconds."""
 
@@ -169,6 +208,26 @@ class RssSampler:
         self._stop.set()
         self._thread.join(5)
         return self.peak
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 if it is gone)."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+    except psutil.Error:
+        return 0.0
+
+
+def broker_pid() -> int | None:
+    """The embedded broker's pid: the Tansu child of this process, if there is one."""
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "tansu" in child.name().lower() or any(
+                "tansu" in part.lower() for part in child.cmdline()[:1]
+            ):
+                return int(child.pid)
+    return None
 
 
 @dataclass
@@ -273,7 +332,7 @@ def latencies(
 class Profiler:
     """py-spy recording the gateway process (raw collapsed stacks, per thread, non-blocking)."""
 
-    def __init__(self, pid: int, output: Path, *, rate: int = 100) -> None:
+    def __init__(self, pid: int, output: Path, *, rate: int = 200, gil_only: bool = False) -> None:
         self.output = output
         self.command = [
             _py_spy(),
@@ -289,6 +348,8 @@ class Profiler:
             "--threads",
             "--nonblocking",
         ]
+        if gil_only:  # only the thread holding the GIL: the process's Python CPU, exactly
+            self.command.append("--gil")
         self.process: subprocess.Popen[bytes] | None = None
         self.log = output.with_suffix(".log")
 

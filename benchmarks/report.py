@@ -99,6 +99,7 @@ class HubResult:
     idle_rss_mb: float = 0.0
     peak_rss_mb: float = 0.0
     topic: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)  # cores busy during the max-load run
     profile: dict[str, Any] | None = None
 
     @property
@@ -284,6 +285,14 @@ def render_table(report: BenchReport, console: Console) -> None:
         "consumed / sent",
         f"{base.consumed:,} / {base.records:,}" if base else "—",
         lambda h: f"{h.consumed:,} / {h.records:,}" + _mark(h.consumed == h.records),
+    )
+    row(
+        "CPU cores: gw / broker / bench",
+        "",
+        lambda h: (
+            " / ".join(f"{h.cpu.get(k, 0):.2f}" for k in ("gateway", "broker", "bench"))
+            + (f" (+relay {h.cpu['relay']:.2f})" if "relay" in h.cpu else "")
+        ),
     )
     row("start s / 1st batch ms", "", lambda h: f"{h.startup_s:.1f} / {h.warmup_batch_ms:,.0f}")
     console.print(table)

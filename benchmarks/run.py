@@ -9,6 +9,7 @@ the measured maximum rate gives the latency at half load.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
 import tempfile
@@ -35,7 +36,10 @@ from benchmarks.hub import (
     GatewayError,
     GatewayProcess,
     Profiler,
+    RelayProcess,
     RssSampler,
+    broker_pid,
+    cpu_seconds,
     latencies,
     publish,
 )
@@ -71,14 +75,20 @@ def run_bench(
     console: Console | None = None,
     half_load: bool = True,
     profile: bool = False,
+    profile_gil: bool = False,
     seed: int = 2026,
     bootstrap: str | None = None,
+    gateway_env: dict[str, str] | None = None,
+    relay_process: bool = False,
 ) -> BenchReport:
     """Run the bench and print its table; with `out_dir`, write bench.json and bench.png.
 
     `bootstrap`: an already running broker instead of the embedded one. `profile`: record the
     gateway with py-spy during the max-load run (the figures of that run include its overhead)
-    and summarise where the time goes, per stage.
+    and summarise where the time goes, per stage (`profile_gil`: only GIL-holding samples).
+    `gateway_env`: extra FDXP_* settings for the gateway process (e.g. the relay's batch size),
+    to measure a tuning without changing code. `relay_process`: run the relay as its own
+    process (`fdxp relay`) instead of a thread of the gateway.
     """
     console = console or Console()
     databases = list(databases or DATABASES)
@@ -105,6 +115,9 @@ def run_bench(
             "seed": seed,
             "dataset": DATASET,
             "profile": profile,
+            "profile_gil": profile_gil,
+            "gateway_env": dict(gateway_env or {}),
+            "relay_process": relay_process,
             "run_id": run_id,
             "started_at": datetime.now(UTC).isoformat(),
         },
@@ -157,6 +170,9 @@ def run_bench(
                     workdir=workdir,
                     out_dir=out_dir,
                     profile=profile,
+                    profile_gil=profile_gil,
+                    gateway_env=gateway_env or {},
+                    relay_process=relay_process,
                     console=console,
                 )
                 if result.status == "ok" and report.baseline.records_per_s > 0:
@@ -282,6 +298,9 @@ def _run_hub(
     workdir: Path,
     out_dir: Path | None,
     profile: bool,
+    profile_gil: bool,
+    gateway_env: dict[str, str],
+    relay_process: bool,
     console: Console,
 ) -> HubResult:
     result = HubResult(database=database, status="ok", records=len(main_records))
@@ -308,6 +327,7 @@ def _run_hub(
             data_dir=data_dir,
             topic_prefix=topic_prefix,
             admin_key=admin_key,
+            extra_env={**gateway_env, **({"FDXP_RELAY_ENABLED": "false"} if relay_process else {})},
         )
         console.print(f"[bold]{result.label}[/bold]: starting the gateway ...")
         try:
@@ -318,6 +338,10 @@ def _run_hub(
             return result
         stack.callback(gateway.stop)
         result.startup_s = round(gateway.startup_s, 2)
+        relay: RelayProcess | None = None
+        if relay_process:
+            relay = RelayProcess(gateway).start()
+            stack.callback(relay.stop)
         sampler = RssSampler(gateway.pid)
         result.idle_rss_mb = round(sampler.now() / MB, 1)
         sampler.start()
@@ -380,11 +404,16 @@ def _run_hub(
             profiler = None
             if profile:
                 target = out_dir or workdir
-                profiler = Profiler(gateway.pid, target / f"profile-{database}.txt").start()
+                profiler = Profiler(
+                    gateway.pid, target / f"profile-{database}.txt", gil_only=profile_gil
+                ).start()
+            tansu = broker_pid()
+            cpu_before = _cpu(gateway.pid, tansu, relay.pid if relay else None)
             try:
                 run, consumed = run_phase("max load", main_records, None, progress)
             finally:
                 profile_path = profiler.stop() if profiler else None
+            cpu_after = _cpu(gateway.pid, tansu, relay.pid if relay else None)
             last_seen = max(
                 (watcher.seen.get(k, 0.0) for t in run.timings for k in t.keys), default=0.0
             )
@@ -395,6 +424,10 @@ def _run_hub(
             result.rejected = sum(t.rejected for t in run.timings)
             result.batches = len(run.timings)
             result.elapsed_s = round(end - run.started, 3)
+            wall = time.monotonic() - run.started
+            result.cpu = {
+                name: round((cpu_after[name] - cpu_before[name]) / wall, 3) for name in cpu_before
+            }
             result.records_per_s = round(consumed / (end - run.started), 1)
             result.ingest_records_per_s = round(result.accepted / (run.finished - run.started), 1)
             batch, from_sent, from_answer = latencies(run, watcher.seen)
@@ -432,6 +465,19 @@ def _run_hub(
             result.note += f" gateway log:\n{gateway.log_tail()}"
         result.note = result.note.strip()
     return result
+
+
+def _cpu(gateway_pid: int, tansu_pid: int | None, relay_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of the gateway, the broker, this process (publishers, consumer) and
+    a separate relay process."""
+    cpu = {
+        "gateway": cpu_seconds(gateway_pid),
+        "broker": cpu_seconds(tansu_pid) if tansu_pid else 0.0,
+        "bench": cpu_seconds(os.getpid()),
+    }
+    if relay_pid is not None:
+        cpu["relay"] = cpu_seconds(relay_pid)
+    return cpu
 
 
 @contextlib.contextmanager

@@ -6,11 +6,11 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from catalog.models import (
     ApiKey,
@@ -58,7 +58,12 @@ def new_key_plaintext() -> str:
 
 
 def create_api_key(
-    session: Session, *, unit_code: str, role: str, label: str | None = None
+    session: Session,
+    *,
+    unit_code: str,
+    role: str,
+    label: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the plaintext, which is never stored."""
     plaintext = new_key_plaintext()
@@ -68,6 +73,7 @@ def create_api_key(
         role=role,
         key_hash=hash_key(plaintext),
         label=label,
+        expires_at=expires_at,
     )
     session.add(key)
     session.flush()
@@ -94,9 +100,17 @@ def get_api_key(session: Session, *, key_id: str) -> ApiKey | None:
     return session.get(ApiKey, key_id)
 
 
-def find_active_key(session: Session, *, plaintext: str) -> ApiKey | None:
+def find_active_key(
+    session: Session, *, plaintext: str, now: datetime | None = None
+) -> ApiKey | None:
+    """The key with this plaintext, unless it is revoked or expired."""
+    now = now or datetime.now(UTC)
     return session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
+        select(ApiKey).where(
+            ApiKey.key_hash == hash_key(plaintext),
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+        )
     ).first()
 
 
@@ -231,13 +245,37 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> No
         session.execute(insert(model), rows)
 
 
-def page_records(session: Session, *, dataset_id: str, after: int, limit: int) -> Sequence[Record]:
-    return session.scalars(
-        select(Record)
-        .where(Record.dataset_id == dataset_id, Record.seq > after)
-        .order_by(Record.seq)
-        .limit(limit)
-    ).all()
+def page_records(
+    session: Session,
+    *,
+    dataset_id: str,
+    after: int,
+    limit: int,
+    key: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    latest_only: bool = False,
+) -> Sequence[Record]:
+    """Accepted records by sequence; `latest_only` keeps each key's newest version only."""
+    statement = select(Record).where(Record.dataset_id == dataset_id, Record.seq > after)
+    if key is not None:
+        statement = statement.where(Record.record_key == key)
+    if since is not None:
+        statement = statement.where(Record.created_at >= since)
+    if until is not None:
+        statement = statement.where(Record.created_at < until)
+    if latest_only:
+        newer = aliased(Record)
+        statement = statement.where(
+            ~select(newer.id)
+            .where(
+                newer.dataset_id == Record.dataset_id,
+                newer.record_key == Record.record_key,
+                newer.seq > Record.seq,
+            )
+            .exists()
+        )
+    return session.scalars(statement.order_by(Record.seq).limit(limit)).all()
 
 
 def page_quarantine(

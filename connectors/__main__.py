@@ -1,4 +1,8 @@
-"""`python -m connectors tax --source PATH --hub URL --key KEY --checkpoint PATH [--follow]`."""
+"""`python -m connectors NAME --source SOURCE --hub URL --key KEY --checkpoint PATH [--follow]`.
+
+NAME is tax (source: SQLite file), treasury (source: drop folder) or customs (source: the VNACCS
+API base URL, with --source-token or $FDXP_SOURCE_TOKEN).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from connectors.errors import FatalError, RetriableError
 from connectors.runner import CONNECTORS, run_connector
 
 KEY_ENV = "FDXP_CONNECTOR_KEY"
+SOURCE_TOKEN_ENV = "FDXP_SOURCE_TOKEN"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -40,7 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m connectors", description="Publish a unit system's data to the FDXP hub."
     )
     parser.add_argument("name", choices=sorted(CONNECTORS), help="which connector to run")
-    parser.add_argument("--source", required=True, help="the source (tax: its SQLite file)")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="tax: its SQLite file; treasury: the drop folder; customs: the API base URL",
+    )
+    parser.add_argument(
+        "--source-token",
+        default=None,
+        help=f"the source's own credential (customs: VNACCS token; default ${SOURCE_TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--source-timeout", type=float, default=10.0, help="customs: seconds per API request"
+    )
+    parser.add_argument(
+        "--source-max-wait",
+        type=float,
+        default=300.0,
+        help="customs: seconds to keep retrying a failing source before giving up",
+    )
     parser.add_argument("--hub", required=True, help="hub base URL, e.g. http://127.0.0.1:8000")
     parser.add_argument("--key", default=None, help=f"the unit's API key (default: ${KEY_ENV})")
     parser.add_argument("--checkpoint", type=Path, required=True, help="cursor checkpoint file")
@@ -50,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--follow", dest="follow", action="store_true", help="keep polling")
     parser.set_defaults(follow=False)  # else the first action's (--once) default, True, wins
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
+    parser.add_argument(
+        "--linger",
+        type=float,
+        default=0.0,
+        help="--follow: seconds a short batch may wait to fill up (batching by size and time)",
+    )
     parser.add_argument("--max-attempts", type=int, default=5, help="attempts per batch")
     parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout, seconds")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each batch")
@@ -93,12 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_progress=progress,
             timeout=args.timeout,
             max_attempts=args.max_attempts,
+            source_token=args.source_token or os.environ.get(SOURCE_TOKEN_ENV),
+            options={"timeout": args.source_timeout, "max_wait": args.source_max_wait},
+            linger=args.linger,
         )
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RetriableError as exc:
-        print(f"error: hub unavailable after retries, run again to resume: {exc}", file=sys.stderr)
+        print(f"error: unavailable after retries, run again to resume: {exc}", file=sys.stderr)
         return 1
     finally:
         restore()

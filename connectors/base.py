@@ -98,8 +98,11 @@ class Connector(Protocol):
     """What the runner drives: a cursor `Stream`, or a source of another shape (a drop folder)
     that keeps its own state at the checkpoint path."""
 
-    name: str
-    dataset_id: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dataset_id(self) -> str: ...
 
     def sync(
         self,
@@ -254,6 +257,8 @@ class Stream(ABC):
             beat()
             if on_progress is not None:
                 on_progress(summary)
+        if summary.batches:
+            beat()  # where the run ended, with the lag as it is now
         return summary
 
     def _next_page(self, checkpoint: Checkpoint, state: CursorState, batch_size: int) -> Page:

@@ -33,6 +33,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
 )
+from tenacity.stop import stop_base
 
 from connectors.base import Row, Stream
 from connectors.client import _retry_after
@@ -135,7 +136,7 @@ class CustomsDeclarationStream(Stream):
             params["updated_since"] = since
         if token is not None:
             params["page_token"] = token
-        stop = stop_after_delay(self.max_wait)
+        stop: stop_base = stop_after_delay(self.max_wait)
         if self.max_attempts is not None:
             stop = stop | stop_after_attempt(self.max_attempts)
         retrying = Retrying(

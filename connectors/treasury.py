@@ -270,6 +270,7 @@ class TreasuryFolderConnector:
                 continue
             if _limit(summary, max_batches):
                 break
+        beat(None)  # where the run ended (e.g. duplicates filed after the last batch)
         return summary
 
     def _handle(

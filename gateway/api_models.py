@@ -137,15 +137,23 @@ class KeyCreate(BaseModel):
     unit: str = Field(min_length=1, max_length=32)
     role: Literal["admin", "publisher", "consumer"]
     label: str | None = Field(default=None, max_length=200)
+    expires_at: datetime | None = Field(default=None, description="the key stops working then")
 
 
-class KeyCreated(BaseModel):
+class KeyPublic(BaseModel):
     id: str
-    key: str = Field(description="shown once; only its hash is stored")
     unit: str
     role: str
     label: str | None
     created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    rotated_from: str | None
+    status: Literal["active", "revoked", "expired"]
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="shown once; only its hash is stored")
 
 
 class UnitPublic(BaseModel):

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
-from starlette.responses import Response
 
 from catalog.migrate import upgrade
 from gateway.bootstrap import ensure_admin_key, seed_catalog
 from gateway.contracts import QualityGate
 from gateway.database import build_engine, is_postgres, session_factory
 from gateway.deps import Hub
-from gateway.errors import REQUEST_ID_HEADER, install_error_handlers
+from gateway.errors import install_error_handlers
+from gateway.limits import RateLimiter
+from gateway.middleware import install_middleware
 from gateway.relay import OutboxRelay
 from gateway.routes import (
+    audit,
     batches,
     connectors,
     datasets,
@@ -29,6 +30,9 @@ from gateway.routes import (
     quality,
     records,
     registry,
+    replay,
+    subscriptions,
+    units,
 )
 from gateway.routes.registry import install_registry_error_handler
 from gateway.settings import Settings
@@ -65,7 +69,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = engine or build_engine(settings.resolved_database_url)
+        db = engine or build_engine(
+            settings.resolved_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
         generated = prepare_database(db, settings)
         if generated:
             print(
@@ -88,6 +94,9 @@ def create_app(
             settings=settings,
             sessions=sessions,
             quality=QualityGate(quality_engine or QualityEngine()),
+            limiter=RateLimiter(
+                rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+            ),
             relay=relay,
             broker_bootstrap=bootstrap,
         )
@@ -106,18 +115,23 @@ def create_app(
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def request_ids(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = request.state.request_id
-        return response
-
+    install_middleware(app)
     install_error_handlers(app)
     install_registry_error_handler(app)
-    for module in (health, records, quality, datasets, batches, keys, connectors, harvest):
+    for module in (
+        health,
+        records,
+        replay,
+        quality,
+        datasets,
+        batches,
+        keys,
+        units,
+        subscriptions,
+        connectors,
+        audit,
+        harvest,
+    ):
         app.include_router(module.router)
     app.include_router(registry.router)
     return app

@@ -1,13 +1,17 @@
-"""Who is calling: bearer API keys resolved to a principal (unit + role)."""
+"""Who is calling: a bearer API key resolved to a principal (unit + role). What the principal
+may do is decided in gateway/policy.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from catalog import repository
-from gateway.errors import Forbidden, Unauthorized
+from gateway.errors import Unauthorized
+
+MAX_KEY_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,30 +25,24 @@ class Principal:
         return self.role == "admin"
 
 
-def authenticate(session: Session, authorization: str | None) -> Principal:
+def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("malformed Authorization header: expected 'Bearer <key>'")
-    key = repository.find_active_key(session, plaintext=token.strip())
+    if len(token) > MAX_KEY_LENGTH:
+        raise Unauthorized("unknown, revoked or expired API key")
+    return token
+
+
+def authenticate_token(session: Session, token: str) -> Principal:
+    key = repository.find_active_key(session, plaintext=token, now=datetime.now(UTC))
     if key is None:
-        raise Unauthorized("unknown or revoked API key")
+        raise Unauthorized("unknown, revoked or expired API key")
     return Principal(key_id=key.id, unit=key.unit_code, role=key.role)
 
 
-def require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden(f"this needs the admin role; key {principal.key_id} is {principal.role}")
-
-
-def require_publisher_of(principal: Principal, *, owner: str, dataset_id: str) -> None:
-    """Only the owner unit's publishers (or an admin) may write a dataset."""
-    if principal.is_admin:
-        return
-    if principal.role != "publisher":
-        raise Forbidden(f"role {principal.role} may not publish records")
-    if principal.unit != owner:
-        raise Forbidden(
-            f"unit {principal.unit} may not publish to {dataset_id}, which is owned by {owner}"
-        )
+def authenticate(session: Session, authorization: str | None) -> Principal:
+    return authenticate_token(session, bearer_token(authorization))

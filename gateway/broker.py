@@ -132,17 +132,49 @@ def wait_for_broker(
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int = 1) -> None:
     """Create the topics that do not exist yet (explicitly: Tansu would guess 4 partitions)."""
-    wanted = sorted(set(topics))
+    wanted = set(topics)
     if not wanted:
         return
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=10_000, bootstrap_timeout_ms=3_000
-    )
-    try:
-        existing = set(admin.list_topics())
-        missing = [t for t in wanted if t not in existing]
+    with TopicAdmin(bootstrap) as admin:
+        admin.ensure(wanted, partitions=partitions)
+
+
+class TopicAdmin:
+    """A long-lived admin connection that creates missing topics with the wanted partitions.
+
+    Listing topics never creates one, while a metadata request naming an unknown topic makes
+    Tansu create it with 4 partitions: so the relay asks before every send whether its topics
+    still exist (a restarted Tansu has forgotten them) and creates them first.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=10_000, bootstrap_timeout_ms=3_000
+        )
+
+    def missing(self, topics: Iterable[str]) -> list[str]:
+        existing = set(self._admin.list_topics())
+        return sorted(set(topics) - existing)
+
+    def ensure(self, topics: Iterable[str], *, partitions: int = 1) -> list[str]:
+        """Create the topics that do not exist; returns those it created."""
+        missing = self.missing(topics)
         for topic in missing:
             with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        admin.close()
+                self._admin.create_topics([NewTopic(topic, partitions, 1)])
+        return missing
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a connection to a dead broker may fail
+            self._admin.close()
+
+    def __enter__(self) -> TopicAdmin:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -9,24 +9,38 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# A database that is down must fail a request within seconds (the API answers 503), not hang it.
+PG_CONNECT_TIMEOUT_S = 3
+POOL_TIMEOUT_S = 5
 
-def build_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine for SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3)."""
+
+def build_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout_ms: int = 5000) -> Engine:
+    """An engine for SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3), failing fast."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+            url,
+            connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout_ms / 1000},
+            pool_size=pool_size,
+            pool_timeout=POOL_TIMEOUT_S,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=sqlite_busy_timeout_ms)
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+    )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     # pysqlite's own transaction handling defers BEGIN in ways that break SAVEPOINT and
     # locking; take control of it (SQLAlchemy's documented recipe) and set WAL once per file.
     @event.listens_for(engine, "connect")
@@ -36,7 +50,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth import Principal, authenticate
 from gateway.contracts import QualityGate
+from gateway.limits import RateLimiter
 from gateway.relay import OutboxRelay
 from gateway.settings import Settings
 
@@ -22,6 +23,7 @@ class Hub:
     settings: Settings
     sessions: sessionmaker[Session]
     quality: QualityGate
+    limiter: RateLimiter
     relay: OutboxRelay | None = None
     broker_bootstrap: str | None = None
 
@@ -43,10 +45,15 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_principal(
+    request: Request,
     session: SessionDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    return authenticate(session, authorization)
+    principal = authenticate(session, authorization)
+    request.state.principal = principal  # for the audit log and the rate limiter
+    hub: Hub = request.app.state.hub
+    hub.limiter.check(principal.key_id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

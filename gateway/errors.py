@@ -18,6 +18,7 @@ Tree (status in brackets)::
     ├── Gone [410]                  retired dataset
     ├── PayloadTooLarge [413]
     ├── Unprocessable [422]         well-formed but invalid (every row rejected, bad fields)
+    ├── TooManyRequests [429]       the key's rate limit; Retry-After says when to come back
     └── Unavailable [503]           database unreachable
 """
 
@@ -99,6 +100,13 @@ class Unprocessable(ApiError):
     status, type = 422, "validation_error"
 
 
+class TooManyRequests(ApiError):
+    status, type = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
 class Unavailable(ApiError):
     status, type = 503, "unavailable"
 
@@ -114,6 +122,7 @@ _STATUS_TYPES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "rate_limited",
     503: "unavailable",
 }
 

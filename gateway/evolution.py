@@ -55,7 +55,9 @@ class RegistrationOutcome:
         )
 
 
-def validate_dataset_schema(schema: str | bytes | Mapping[str, Any], *, key_field: str) -> dict:
+def validate_dataset_schema(
+    schema: str | bytes | Mapping[str, Any], *, key_field: str
+) -> dict[str, Any]:
     """The schema as a dict if it can be a version of a dataset keyed by ``key_field``;
     ``InvalidSchema`` saying why not."""
     parsed = parse_schema(schema)

@@ -2,6 +2,12 @@
 
 Delivery is at-least-once: a relay that dies between the broker's ack and its commit sends
 those rows again, with the same `ce_id`, and consumers dedupe on it.
+
+A restarted broker may have forgotten every topic (Tansu's memory storage), and Tansu creates
+an unknown topic with 4 partitions as soon as a client names it. So the relay checks before
+every send that its topics exist (creating them with the configured partitions), sends without
+the producer's own retries, and at the first failed send drops the producer with whatever it
+still holds: nothing is retried behind the relay's back into a broker whose topics are gone.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import repository
 from catalog.models import Batch, Dataset, OutboxEntry, SchemaVersion
-from gateway.broker import ensure_topics
+from gateway.broker import TopicAdmin
 from gateway.messages import Message, dead_letter_message, record_message
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ProducerFactory = Callable[[], Any]
+AdminFactory = Callable[[], Any]
+SEND_TIMEOUT = 30.0
 
 
 def kafka_producer(bootstrap: str) -> KafkaProducer:
@@ -41,7 +49,8 @@ def kafka_producer(bootstrap: str) -> KafkaProducer:
         bootstrap_timeout_ms=3_000,  # fail fast while the broker is down; the loop retries
         request_timeout_ms=10_000,
         delivery_timeout_ms=30_000,
-        retries=5,
+        # The relay retries a failed claim itself, after checking the topics (module docstring).
+        retries=0,
         enable_idempotence=False,
     )
 
@@ -55,6 +64,7 @@ class OutboxRelay:
         bootstrap: str,
         lock_rows: bool,
         producer_factory: ProducerFactory | None = None,
+        admin_factory: AdminFactory | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -63,8 +73,10 @@ class OutboxRelay:
         # SQLite has no row locks, so it releases its read snapshot before the slow send.
         self._lock_rows = lock_rows
         self._producer_factory = producer_factory or (lambda: kafka_producer(bootstrap))
+        self._admin_factory = admin_factory or (lambda: TopicAdmin(bootstrap))
         self._producer: Any = None
-        self._topics_ready: set[str] = set()
+        self._admin: Any = None
+        self.topics_created = 0
         self._datasets: dict[str, Dataset] = {}
         self._schema_versions: dict[int, int] = {}
         self._thread: threading.Thread | None = None
@@ -93,24 +105,34 @@ class OutboxRelay:
 
     def _send(self, messages: list[tuple[int, Message]]) -> tuple[list[int], list[int]]:
         producer = self._ensure_producer()
-        topics = {m.topic for _, m in messages} - self._topics_ready
-        if topics:
-            ensure_topics(self._bootstrap, topics, partitions=self._settings.topic_partitions)
-            self._topics_ready |= topics
-        futures = [
-            (entry_id, producer.send(m.topic, key=m.key, value=m.value, headers=m.headers))
-            for entry_id, m in messages
-        ]
-        producer.flush(timeout=30)
+        created = self._ensure_admin().ensure(
+            {m.topic for _, m in messages}, partitions=self._settings.topic_partitions
+        )
+        if created:
+            self.topics_created += len(created)
+            log.info("relay created topics %s", ", ".join(created))
+        abort = _aborter(producer)
+        futures = []
+        for entry_id, m in messages:
+            future = producer.send(m.topic, key=m.key, value=m.value, headers=m.headers)
+            future.add_errback(abort)
+            futures.append((entry_id, future))
+        try:
+            producer.flush(timeout=SEND_TIMEOUT)
+        except Exception as exc:  # a flush timeout: the futures left undone count as failed
+            self.last_error = f"{type(exc).__name__}: {exc}"
         acked: list[int] = []
         failed: list[int] = []
         for entry_id, future in futures:
-            try:
-                future.get(timeout=0)
+            if future.is_done and future.succeeded():
                 acked.append(entry_id)
-            except Exception as exc:  # a failed send stays unsent and is retried next pass
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                failed.append(entry_id)
+                continue
+            if future.is_done:
+                error = future.exception
+                self.last_error = f"{type(error).__name__}: {error}"
+            failed.append(entry_id)  # stays unsent and is retried next pass
+        if failed:
+            self._reset_producer(abort=True)
         return acked, failed
 
     def _ensure_producer(self) -> Any:
@@ -118,14 +140,29 @@ class OutboxRelay:
             self._producer = self._producer_factory()
         return self._producer
 
-    def _reset_producer(self) -> None:
+    def _ensure_admin(self) -> Any:
+        if self._admin is None:
+            self._admin = self._admin_factory()
+        return self._admin
+
+    def _reset_producer(self, *, abort: bool = False) -> None:
+        """Close the producer and the admin connection; `abort` drops unsent records at once."""
         producer, self._producer = self._producer, None
-        self._topics_ready.clear()
-        if producer is not None:
-            try:
-                producer.close(timeout=1)
-            except Exception:  # closing a broken producer may fail too; it is dropped anyway
-                log.debug("closing producer failed", exc_info=True)
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.close()
+        if producer is None:
+            return
+        sender = getattr(producer, "_sender", None)
+        if abort and sender is not None:
+            # kafka-python's close() flushes first and gives up on a timeout without stopping
+            # its sender thread, which would then deliver late into a restarted broker.
+            sender.force_close()
+            sender.join(5)
+        try:
+            producer.close(timeout=0 if abort else 1)
+        except Exception:  # closing a broken producer may fail too; it is dropped anyway
+            log.debug("closing producer failed", exc_info=True)
 
     # --- building messages from the database ---------------------------------------------------
     def _dataset(self, session: Session, dataset_id: str) -> Dataset:
@@ -215,7 +252,7 @@ class OutboxRelay:
             except Exception as exc:  # the relay outlives broker and database outages
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("relay pass failed (%s); retrying", self.last_error)
-                self._reset_producer()
+                self._reset_producer(abort=True)
                 backoff = min(max(backoff * 2, 0.2), 5.0)
                 stop.wait(backoff)
         self._reset_producer()
@@ -243,6 +280,21 @@ class OutboxRelay:
             if sent == 0:
                 return total
         return total
+
+
+def _aborter(producer: Any) -> Callable[[Any], None]:
+    """An errback that stops the producer's sender at the first failed send.
+
+    Unsent records are then failed at once instead of waiting for the broker to come back
+    (possibly restarted, without the topics), and the relay retries them after checking the
+    topics. kafka-python's sender thread offers no public way to do this."""
+    sender = getattr(producer, "_sender", None)
+
+    def abort(_: Any) -> None:
+        if sender is not None:
+            sender.force_close()  # only sets flags: safe from the sender thread's own callback
+
+    return abort
 
 
 def _aware(at: datetime) -> datetime:

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     max_batch_records: int = 10_000
     max_body_bytes: int = 32 * 1024 * 1024
     connector_stale_seconds: float = 120.0
+    sqlite_busy_timeout_ms: int = 5000  # a locked SQLite file answers 503 after this
+    stream_poll_interval: float = 0.5
+    rate_limit_per_second: float = 50.0  # per API key; 0 turns the limit off
+    rate_limit_burst: int = 200
+    audit_enabled: bool = True
+    cors_origins: str = ""  # comma-separated; empty: no CORS headers at all
     migrate_on_start: bool = True
     seed_catalog: bool = True
 

@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from catalog import repository
 from gateway.api_models import BatchPublic
 from gateway.deps import PrincipalDep, SessionDep
-from gateway.errors import Forbidden, NotFound
+from gateway.errors import NotFound
+from gateway.policy import Action, authorize
 from gateway.responses import ERRORS
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -18,8 +19,7 @@ def get_batch(batch_id: str, session: SessionDep, principal: PrincipalDep) -> Ba
     batch = repository.get_batch(session, batch_id=batch_id)
     if batch is None:
         raise NotFound(f"batch {batch_id!r} does not exist")
-    if not principal.is_admin and principal.unit != batch.unit_code:
-        raise Forbidden(f"batch {batch_id} belongs to unit {batch.unit_code}")
+    authorize(principal, Action.READ_BATCH, unit=batch.unit_code)
     return BatchPublic(
         id=batch.id,
         dataset_id=batch.dataset_id,

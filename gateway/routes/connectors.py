@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from catalog import repository
 from catalog.models import ConnectorStatus
-from gateway.auth import require_admin
 from gateway.deps import HubDep, PrincipalDep, SessionDep
-from gateway.errors import Forbidden, Unprocessable
+from gateway.errors import Unprocessable
+from gateway.policy import Action, authorize
 from gateway.responses import ERRORS
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
@@ -70,8 +70,11 @@ def heartbeat(
     principal: PrincipalDep,
     hub: HubDep,
 ) -> ConnectorPublic:
-    if principal.role not in ("publisher", "admin"):
-        raise Forbidden(f"role {principal.role} does not run connectors")
+    existing = session.get(ConnectorStatus, name)
+    if existing is not None:
+        authorize(principal, Action.REPORT_CONNECTOR, unit=existing.unit_code)
+    else:
+        authorize(principal, Action.REPORT_CONNECTOR, unit=principal.unit)
     if body.dataset_id is not None:
         dataset = repository.get_dataset(session, dataset_id=body.dataset_id)
         if dataset is None:
@@ -79,11 +82,7 @@ def heartbeat(
                 f"dataset {body.dataset_id!r} does not exist",
                 errors=[{"field": "dataset_id", "rule": "exists", "message": "unknown dataset"}],
             )
-        if not principal.is_admin and dataset.owner != principal.unit:
-            raise Forbidden(f"unit {principal.unit} does not publish {dataset.id}")
-    existing = session.get(ConnectorStatus, name)
-    if existing is not None and not principal.is_admin and existing.unit_code != principal.unit:
-        raise Forbidden(f"connector {name} belongs to unit {existing.unit_code}")
+        authorize(principal, Action.REPORT_CONNECTOR, unit=dataset.owner)
     row = repository.record_heartbeat(
         session,
         name=name,
@@ -103,7 +102,7 @@ def heartbeat(
 def list_connectors(
     session: SessionDep, principal: PrincipalDep, hub: HubDep
 ) -> list[ConnectorPublic]:
-    require_admin(principal)
+    authorize(principal, Action.READ_CONNECTORS)
     return [
         _public(row, stale_after=hub.settings.connector_stale_seconds)
         for row in repository.list_connector_status(session)

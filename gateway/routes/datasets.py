@@ -19,9 +19,9 @@ from catalog import repository
 from catalog.errors import InvalidError
 from catalog.models import Batch, ConnectorStatus, Dataset, QualitySuite, SchemaVersion
 from gateway.api_models import DatasetPublic, SearchResults
-from gateway.auth import require_admin
 from gateway.deps import Hub, HubDep, PrincipalDep, SessionDep
 from gateway.errors import BadRequest, PayloadTooLarge
+from gateway.policy import Action, authorize
 from gateway.responses import ERRORS, json_response
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -142,7 +142,7 @@ async def register(
     principal: PrincipalDep,
     status: Annotated[Literal["draft", "active"], Query()] = "draft",
 ) -> DatasetPublic:
-    require_admin(principal)
+    authorize(principal, Action.MANAGE_CATALOG)
     document = await read_document(request)
     descriptor = catalog.parse_descriptor(document)
     dataset = catalog.register_dataset(session, descriptor=descriptor, status=status)
@@ -176,7 +176,7 @@ def update(
     hub: HubDep,
     principal: PrincipalDep,
 ) -> DatasetPublic:
-    require_admin(principal)
+    authorize(principal, Action.MANAGE_CATALOG)
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise InvalidError(
@@ -205,7 +205,7 @@ def set_status(
     hub: HubDep,
     principal: PrincipalDep,
 ) -> DatasetPublic:
-    require_admin(principal)
+    authorize(principal, Action.MANAGE_CATALOG)
     dataset = catalog.change_status(session, dataset_id=dataset_id, status=body.status)
     session.commit()
     return describe(session, hub, dataset)

@@ -1,83 +1,111 @@
-"""API keys and units (admin)."""
+"""API keys (admin): create, list, rotate, revoke. A key is shown once; only its hash is kept."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from datetime import UTC, datetime
+from typing import Literal
 
-from catalog import repository
-from catalog.errors import AlreadyExistsError, NotFoundError
-from gateway.api_models import KeyCreate, KeyCreated, UnitPublic
-from gateway.auth import require_admin
+from fastapi import APIRouter, Query
+
+from catalog import access, repository
+from catalog.models import ApiKey
+from gateway.api_models import KeyCreate, KeyCreated, KeyPublic
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.errors import Unprocessable
+from gateway.policy import Action, authorize
 from gateway.responses import ERRORS
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
-@router.post("/v1/keys", response_model=KeyCreated, status_code=201, responses=ERRORS)
+def _aware(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def key_public(key: ApiKey, *, now: datetime) -> KeyPublic:
+    expires = _aware(key.expires_at)
+    status: Literal["active", "revoked", "expired"] = "active"
+    if key.revoked_at is not None:
+        status = "revoked"
+    elif expires is not None and expires <= now:
+        status = "expired"
+    return KeyPublic(
+        id=key.id,
+        unit=key.unit_code,
+        role=key.role,
+        label=key.label,
+        created_at=_aware(key.created_at) or now,
+        expires_at=expires,
+        revoked_at=_aware(key.revoked_at),
+        rotated_from=key.rotated_from,
+        status=status,
+    )
+
+
+def key_created(key: ApiKey, plaintext: str, *, now: datetime) -> KeyCreated:
+    return KeyCreated(**key_public(key, now=now).model_dump(), key=plaintext)
+
+
+@router.post("", response_model=KeyCreated, status_code=201, responses=ERRORS)
 def create_key(body: KeyCreate, session: SessionDep, principal: PrincipalDep) -> KeyCreated:
-    require_admin(principal)
+    authorize(principal, Action.MANAGE_KEYS)
+    now = datetime.now(UTC)
     if repository.get_unit(session, code=body.unit) is None:
         raise Unprocessable(
             f"unit {body.unit!r} does not exist",
             errors=[{"field": "unit", "rule": "exists", "message": "unknown unit code"}],
         )
+    expires = _aware(body.expires_at)
+    if expires is not None and expires <= now:
+        raise Unprocessable(
+            "expires_at is in the past",
+            errors=[{"field": "expires_at", "rule": "future", "message": "already past"}],
+        )
     key, plaintext = repository.create_api_key(
-        session, unit_code=body.unit, role=body.role, label=body.label
+        session, unit_code=body.unit, role=body.role, label=body.label, expires_at=expires
     )
     session.commit()
-    return KeyCreated(
-        id=key.id,
-        key=plaintext,
-        unit=key.unit_code,
-        role=key.role,
-        label=key.label,
-        created_at=key.created_at,
-    )
+    return key_created(key, plaintext, now=now)
 
 
-@router.get("/v1/units", response_model=list[UnitPublic], responses=ERRORS)
-def list_units(session: SessionDep, _: PrincipalDep) -> list[UnitPublic]:
-    return [UnitPublic(code=u.code, name=u.name) for u in repository.list_units(session)]
+@router.get("", response_model=list[KeyPublic], responses=ERRORS)
+def list_keys(
+    session: SessionDep,
+    principal: PrincipalDep,
+    unit: str | None = Query(default=None, max_length=32),
+) -> list[KeyPublic]:
+    authorize(principal, Action.MANAGE_KEYS)
+    now = datetime.now(UTC)
+    return [key_public(k, now=now) for k in access.list_keys(session, unit_code=unit)]
 
 
-class UnitCreate(BaseModel):
-    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$", description="e.g. UBCKNN")
-    name: str = Field(min_length=1, max_length=200)
+@router.get("/{key_id}", response_model=KeyPublic, responses=ERRORS)
+def get_key(key_id: str, session: SessionDep, principal: PrincipalDep) -> KeyPublic:
+    authorize(principal, Action.MANAGE_KEYS)
+    return key_public(access.require_key(session, key_id), now=datetime.now(UTC))
 
 
-class UnitUpdate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-
-
-@router.post("/v1/units", response_model=UnitPublic, status_code=201, responses=ERRORS)
-def create_unit(body: UnitCreate, session: SessionDep, principal: PrincipalDep) -> UnitPublic:
-    require_admin(principal)
-    if repository.get_unit(session, code=body.code) is not None:
-        raise AlreadyExistsError(f"unit {body.code} already exists")
-    unit = repository.ensure_unit(session, code=body.code, name=body.name)
+@router.post(
+    "/{key_id}/rotate",
+    response_model=KeyCreated,
+    status_code=201,
+    responses=ERRORS,
+    summary="Replace a key: a new key is shown once; the old one stops working at once",
+)
+def rotate_key(key_id: str, session: SessionDep, principal: PrincipalDep) -> KeyCreated:
+    authorize(principal, Action.MANAGE_KEYS)
+    now = datetime.now(UTC)
+    key, plaintext = access.rotate_key(session, key_id=key_id, at=now)
     session.commit()
-    return UnitPublic(code=unit.code, name=unit.name)
+    return key_created(key, plaintext, now=now)
 
 
-@router.get("/v1/units/{code}", response_model=UnitPublic, responses=ERRORS)
-def get_unit(code: str, session: SessionDep, _: PrincipalDep) -> UnitPublic:
-    unit = repository.get_unit(session, code=code)
-    if unit is None:
-        raise NotFoundError(f"unit {code!r} does not exist")
-    return UnitPublic(code=unit.code, name=unit.name)
-
-
-@router.patch("/v1/units/{code}", response_model=UnitPublic, responses=ERRORS)
-def update_unit(
-    code: str, body: UnitUpdate, session: SessionDep, principal: PrincipalDep
-) -> UnitPublic:
-    require_admin(principal)
-    unit = repository.get_unit(session, code=code)
-    if unit is None:
-        raise NotFoundError(f"unit {code!r} does not exist")
-    unit.name = body.name
+@router.delete(
+    "/{key_id}", response_model=KeyPublic, responses=ERRORS, summary="Revoke a key at once"
+)
+def revoke_key(key_id: str, session: SessionDep, principal: PrincipalDep) -> KeyPublic:
+    authorize(principal, Action.MANAGE_KEYS)
+    now = datetime.now(UTC)
+    key = access.revoke_key(session, key_id=key_id, at=now)
     session.commit()
-    return UnitPublic(code=unit.code, name=unit.name)
+    return key_public(key, now=now)

@@ -15,20 +15,13 @@ from starlette.responses import Response
 from catalog import datasets as catalog
 from catalog import repository
 from catalog.models import Batch, QualityRun
-from gateway.auth import Principal
 from gateway.contracts import load_contract
 from gateway.deps import HubDep, PrincipalDep, SessionDep
-from gateway.errors import Forbidden
 from gateway.ingest import check_batch
+from gateway.policy import Action, authorize
 from gateway.responses import ERRORS, json_response
 
 router = APIRouter(prefix="/v1/datasets", tags=["quality"])
-
-
-def require_owner_or_admin(principal: Principal, owner: str) -> None:
-    if principal.is_admin or (principal.role == "publisher" and principal.unit == owner):
-        return
-    raise Forbidden(f"only an admin or a publisher of {owner} may change this dataset's rules")
 
 
 class QualitySuiteUpdate(BaseModel):
@@ -55,7 +48,7 @@ def put_quality(
     dataset_id: str, body: QualitySuiteUpdate, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     dataset = catalog.require_dataset(session, dataset_id)
-    require_owner_or_admin(principal, dataset.owner)
+    authorize(principal, Action.MANAGE_QUALITY, unit=dataset.owner)
     suite = catalog.put_quality_suite(
         session, dataset_id=dataset_id, expectations=body.expectations
     )
@@ -79,7 +72,7 @@ async def validate(
     body: ValidateRequest,
     session: SessionDep,
     hub: HubDep,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     schema_version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     def run() -> dict[str, Any]:
@@ -87,6 +80,7 @@ async def validate(
         if contract is None:
             catalog.require_dataset(session, dataset_id)
             raise AssertionError("unreachable: dataset without schema")
+        authorize(principal, Action.VALIDATE, unit=contract.owner)
         accepted, errors, rules = check_batch(contract, body.records, hub.quality)
         return {
             "dataset_id": dataset_id,

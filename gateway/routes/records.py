@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from catalog import repository
+from catalog.models import Record
 from gateway.api_models import PublishAnswer, QuarantinePage, RecordsCreate, RecordsPage
-from gateway.auth import Principal, require_publisher_of
+from gateway.auth import Principal
 from gateway.contracts import (
     Contract,
     UnknownSchemaVersion,
@@ -30,17 +35,13 @@ from gateway.errors import (
     Unprocessable,
 )
 from gateway.ingest import IngestAnswer, check_batch, replay_answer, request_hash, store_batch
+from gateway.policy import Action, ReadAccess, authorize, read_access
 from gateway.responses import ERRORS, json_response
 from schemas.codec import AvroCodec
 
 router = APIRouter(prefix="/v1/datasets", tags=["records"])
 
 ACCEPTING = ("active", "deprecated")
-
-
-def _dataset_or_404(session: Session, dataset_id: str) -> None:
-    if repository.get_dataset(session, dataset_id=dataset_id) is None:
-        raise NotFound(f"dataset {dataset_id!r} does not exist")
 
 
 def _parse_records(body: bytes, *, max_records: int) -> list[Any]:
@@ -92,7 +93,7 @@ def _publish(
         ) from None
     if contract is None:
         raise NotFound(f"dataset {dataset_id!r} does not exist")
-    require_publisher_of(principal, owner=contract.owner, dataset_id=dataset_id)
+    authorize(principal, Action.PUBLISH, unit=contract.owner)
     if contract.status == "retired":
         raise Gone(f"dataset {dataset_id} is retired and accepts no records")
     if contract.status not in ACCEPTING:
@@ -207,16 +208,13 @@ async def publish_records(
     return json_response(answer.body, answer.status, headers)
 
 
-@router.get("/{dataset_id}/records", response_model=RecordsPage, responses=ERRORS)
-def read_records(
-    dataset_id: str,
-    session: SessionDep,
-    _: PrincipalDep,
-    after: Annotated[int, Query(ge=0, description="return records with seq > after")] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> Response:
-    _dataset_or_404(session, dataset_id)
-    rows = repository.page_records(session, dataset_id=dataset_id, after=after, limit=limit)
+def _project(data: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    return data if fields is None else {name: data.get(name) for name in fields}
+
+
+def _record_items(
+    session: Session, rows: Sequence[Record], fields: list[str] | None
+) -> list[dict[str, Any]]:
     codecs: dict[int, AvroCodec] = {}
     items = []
     for row in rows:
@@ -231,11 +229,134 @@ def read_records(
                 "batch_id": row.batch_id,
                 "schema_id": row.schema_id,
                 "created_at": row.created_at,
-                "data": codec.to_json(codec.decode(row.payload)),
+                "data": _project(codec.to_json(codec.decode(row.payload)), fields),
             }
         )
+    return items
+
+
+def _readable(
+    session: Session, principal: Principal, dataset_id: str, channel: str = "rest"
+) -> ReadAccess:
+    dataset = repository.get_dataset(session, dataset_id=dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id!r} does not exist")
+    return read_access(
+        session,
+        principal,
+        dataset_id=dataset_id,
+        owner=dataset.owner,
+        channel=channel,
+        now=datetime.now(UTC),
+    )
+
+
+@router.get(
+    "/{dataset_id}/records",
+    response_model=RecordsPage,
+    responses=ERRORS,
+    summary="Page accepted records by sequence (cursor: `after`)",
+    description=(
+        "Admins and the owner unit read every field; other units need an active REST grant, "
+        "and a grant with a field list returns only those fields. `view=latest` keeps only "
+        "each key's newest version; `history` (default) returns every version."
+    ),
+)
+def read_records(
+    dataset_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0, description="return records with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    key: Annotated[str | None, Query(max_length=200, description="one record key")] = None,
+    since: Annotated[datetime | None, Query(description="accepted at or after")] = None,
+    until: Annotated[datetime | None, Query(description="accepted before")] = None,
+    view: Annotated[Literal["history", "latest"], Query()] = "history",
+) -> Response:
+    grant = _readable(session, principal, dataset_id)
+    rows = repository.page_records(
+        session,
+        dataset_id=dataset_id,
+        after=after,
+        limit=limit,
+        key=key,
+        since=since,
+        until=until,
+        latest_only=view == "latest",
+    )
+    request.state.audit_records = len(rows)
     return json_response(
-        {"dataset_id": dataset_id, "items": items, "next_after": rows[-1].seq if rows else after}
+        {
+            "dataset_id": dataset_id,
+            "items": _record_items(session, rows, grant.fields),
+            "next_after": rows[-1].seq if rows else after,
+        }
+    )
+
+
+@router.get(
+    "/{dataset_id}/stream",
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    summary="Accepted records as Server-Sent Events, resumable with Last-Event-ID",
+    description=(
+        "Each event is `id: <seq>`, `event: record`, `data: <record JSON>`. Reconnect with "
+        "`Last-Event-ID` (or `after`) to resume. `idle_timeout` ends the stream after that "
+        "many seconds without new records (default: never)."
+    ),
+)
+async def stream_records(
+    dataset_id: str,
+    request: Request,
+    hub: HubDep,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    idle_timeout: Annotated[float | None, Query(gt=0, le=3600)] = None,
+) -> StreamingResponse:
+    with hub.sessions() as session:
+        grant = await run_in_threadpool(_readable, session, principal, dataset_id)
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            raise BadRequest("Last-Event-ID must be a record sequence number")
+        after = max(after, int(last_event_id))
+
+    def next_page(cursor: int) -> list[dict[str, Any]]:
+        with hub.sessions() as session:
+            rows = repository.page_records(session, dataset_id=dataset_id, after=cursor, limit=500)
+            return _record_items(session, rows, grant.fields)
+
+    async def events() -> AsyncIterator[bytes]:
+        cursor = after
+        idle_since = time.monotonic()
+        last_ping = time.monotonic()
+        yield b"retry: 2000\n\n"
+        while True:
+            if await request.is_disconnected():
+                return
+            items = await run_in_threadpool(next_page, cursor)
+            for item in items:
+                yield (
+                    f"id: {item['seq']}\nevent: record\ndata: ".encode()
+                    + orjson.dumps(item)
+                    + b"\n\n"
+                )
+                cursor = item["seq"]
+            now = time.monotonic()
+            if items:
+                idle_since = now
+                continue
+            if idle_timeout is not None and now - idle_since >= idle_timeout:
+                return
+            if now - last_ping >= 15:
+                last_ping = now
+                yield b": keep-alive\n\n"
+            await asyncio.sleep(hub.settings.stream_poll_interval)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
@@ -243,11 +364,14 @@ def read_records(
 def read_quarantine(
     dataset_id: str,
     session: SessionDep,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     after: Annotated[int, Query(ge=0, description="return rows with id > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Response:
-    _dataset_or_404(session, dataset_id)
+    dataset = repository.get_dataset(session, dataset_id=dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id!r} does not exist")
+    authorize(principal, Action.READ_QUARANTINE, unit=dataset.owner)
     rows = repository.page_quarantine(session, dataset_id=dataset_id, after=after, limit=limit)
     items = [
         {

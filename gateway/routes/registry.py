@@ -32,10 +32,10 @@ from starlette.responses import Response
 
 from catalog import registry, repository
 from catalog.errors import InvalidError, NotFoundError
-from catalog.models import SchemaVersion
-from gateway.auth import Principal
-from gateway.deps import SessionDep
-from gateway.errors import REQUEST_ID_HEADER, request_id
+from catalog.models import Dataset, SchemaVersion
+from gateway.auth import Principal, authenticate_token
+from gateway.deps import HubDep, SessionDep
+from gateway.errors import REQUEST_ID_HEADER, Unauthorized, request_id
 from gateway.evolution import register_schema
 from schemas.compatibility import (
     MODES,
@@ -130,13 +130,19 @@ def _api_key(authorization: str | None) -> str:
 
 
 def registry_principal(
+    request: Request,
+    hub: HubDep,
     session: SessionDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    key = repository.find_active_key(session, plaintext=_api_key(authorization))
-    if key is None:
-        raise RegistryError(401, 40101, "unknown or revoked API key")
-    return Principal(key_id=key.id, unit=key.unit_code, role=key.role)
+    """The caller, as ``PrincipalDep`` resolves it, from a Bearer or a Basic header."""
+    try:
+        principal = authenticate_token(session, _api_key(authorization))
+    except Unauthorized as exc:
+        raise RegistryError(401, 40101, exc.message) from None
+    request.state.principal = principal  # for the audit log
+    hub.limiter.check(principal.key_id)
+    return principal
 
 
 RegistryPrincipal = Annotated[Principal, Depends(registry_principal)]
@@ -157,11 +163,16 @@ async def read_body(request: Request) -> dict[str, Any]:
 JsonBody = Annotated[dict[str, Any], Depends(read_body)]
 
 
-def _dataset_id(session: Session, subject: str) -> str:
+def _dataset(session: Session, subject: str) -> Dataset:
     dataset_id = registry.dataset_for(subject)
-    if dataset_id is None or repository.get_dataset(session, dataset_id=dataset_id) is None:
+    dataset = repository.get_dataset(session, dataset_id=dataset_id) if dataset_id else None
+    if dataset is None:
         raise subject_not_found(subject)
-    return dataset_id
+    return dataset
+
+
+def _dataset_id(session: Session, subject: str) -> str:
+    return _dataset(session, subject).id
 
 
 def _version_number(version: str) -> int | None:
@@ -269,9 +280,8 @@ def get_version_schema(
 def register_version(
     subject: str, body: JsonBody, session: SessionDep, principal: RegistryPrincipal
 ) -> Response:
-    dataset_id = _dataset_id(session, subject)
-    dataset = repository.get_dataset(session, dataset_id=dataset_id)
-    assert dataset is not None
+    dataset = _dataset(session, subject)
+    dataset_id = dataset.id
     if not principal.is_admin and not (
         principal.role == "publisher" and principal.unit == dataset.owner
     ):

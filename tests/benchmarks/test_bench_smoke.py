@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,6 @@ def test_generated_records_are_valid_and_deterministic() -> None:
     for record in first:
         assert mst_is_valid(record["seller_tax_code"])
         assert record["buyer_tax_code"] is None or mst_is_valid(record["buyer_tax_code"])
-        from decimal import Decimal
-
         total = Decimal(record["total_before_tax"]) + Decimal(record["vat_amount"])
         assert total == Decimal(record["total_amount"])
         assert (record["tax_authority_code"] is not None) == record["symbol"].startswith("C")

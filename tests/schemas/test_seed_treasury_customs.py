@@ -108,25 +108,100 @@ def test_two_states_of_one_declaration_in_one_batch_both_pass(engine):
 
 QUALITY_CASES = [
     ("treasury.budget_txn", {"txn_id": "tb 1"}, "txn_id", "expect_column_values_to_match_regex"),
-    ("treasury.budget_txn", {"treasury_code": "11"}, "treasury_code", "expect_column_values_to_match_regex"),  # noqa: E501
-    ("treasury.budget_txn", {"budget_level": 5}, "budget_level", "expect_column_values_to_be_in_set"),  # noqa: E501
+    (
+        "treasury.budget_txn",
+        {"treasury_code": "11"},
+        "treasury_code",
+        "expect_column_values_to_match_regex",
+    ),
+    (
+        "treasury.budget_txn",
+        {"budget_level": 5},
+        "budget_level",
+        "expect_column_values_to_be_in_set",
+    ),
     ("treasury.budget_txn", {"chapter": "75"}, "chapter", "expect_column_values_to_match_regex"),
-    ("treasury.budget_txn", {"economic_item": "17O1"}, "economic_item", "expect_column_values_to_match_regex"),  # noqa: E501
-    ("treasury.budget_txn", {"budget_unit": "101234"}, "budget_unit", "expect_column_values_to_match_regex"),  # noqa: E501
+    (
+        "treasury.budget_txn",
+        {"economic_item": "17O1"},
+        "economic_item",
+        "expect_column_values_to_match_regex",
+    ),
+    (
+        "treasury.budget_txn",
+        {"budget_unit": "101234"},
+        "budget_unit",
+        "expect_column_values_to_match_regex",
+    ),
     ("treasury.budget_txn", {"area": "HN"}, "area", "expect_column_values_to_match_regex"),
     ("treasury.budget_txn", {"amount": "0"}, "amount", "expect_column_values_to_be_between"),
     ("treasury.budget_txn", {"amount": "-5.00"}, "amount", "expect_column_values_to_be_between"),
-    ("treasury.budget_txn", {"value_date": "2026-03-01"}, "value_date,posting_date", "expect_column_pair_values_a_to_be_greater_than_b"),  # noqa: E501
-    ("treasury.budget_txn", {"payer_tax_code": "0100109107"}, "payer_tax_code", "expect_column_values_to_be_valid_mst"),  # noqa: E501
-    ("customs.declaration", {"declaration_no": "10000000001"}, "declaration_no", "expect_column_values_to_match_regex"),  # noqa: E501
-    ("customs.declaration", {"type_code": "A1"}, "type_code", "expect_column_values_to_match_regex"),
-    ("customs.declaration", {"customs_office": "01b1"}, "customs_office", "expect_column_values_to_match_regex"),  # noqa: E501
-    ("customs.declaration", {"trader_tax_code": "0314409059"}, "trader_tax_code", "expect_column_values_to_be_valid_mst"),  # noqa: E501
-    ("customs.declaration", {"hs_code": "8517130"}, "hs_code", "expect_column_values_to_match_regex"),  # noqa: E501
-    ("customs.declaration", {"origin_country": "CHN"}, "origin_country", "expect_column_values_to_match_regex"),  # noqa: E501
-    ("customs.declaration", {"customs_value_vnd": "0"}, "customs_value_vnd", "expect_column_values_to_be_between"),  # noqa: E501
-    ("customs.declaration", {"import_duty": "-1"}, "import_duty", "expect_column_values_to_be_between"),  # noqa: E501
-    ("customs.declaration", {"import_vat": "-0.01"}, "import_vat", "expect_column_values_to_be_between"),  # noqa: E501
+    (
+        "treasury.budget_txn",
+        {"value_date": "2026-03-01"},
+        "value_date,posting_date",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+    ),
+    (
+        "treasury.budget_txn",
+        {"payer_tax_code": "0100109107"},
+        "payer_tax_code",
+        "expect_column_values_to_be_valid_mst",
+    ),
+    (
+        "customs.declaration",
+        {"declaration_no": "10000000001"},
+        "declaration_no",
+        "expect_column_values_to_match_regex",
+    ),
+    (
+        "customs.declaration",
+        {"type_code": "A1"},
+        "type_code",
+        "expect_column_values_to_match_regex",
+    ),
+    (
+        "customs.declaration",
+        {"customs_office": "01b1"},
+        "customs_office",
+        "expect_column_values_to_match_regex",
+    ),
+    (
+        "customs.declaration",
+        {"trader_tax_code": "0314409059"},
+        "trader_tax_code",
+        "expect_column_values_to_be_valid_mst",
+    ),
+    (
+        "customs.declaration",
+        {"hs_code": "8517130"},
+        "hs_code",
+        "expect_column_values_to_match_regex",
+    ),
+    (
+        "customs.declaration",
+        {"origin_country": "CHN"},
+        "origin_country",
+        "expect_column_values_to_match_regex",
+    ),
+    (
+        "customs.declaration",
+        {"customs_value_vnd": "0"},
+        "customs_value_vnd",
+        "expect_column_values_to_be_between",
+    ),
+    (
+        "customs.declaration",
+        {"import_duty": "-1"},
+        "import_duty",
+        "expect_column_values_to_be_between",
+    ),
+    (
+        "customs.declaration",
+        {"import_vat": "-0.01"},
+        "import_vat",
+        "expect_column_values_to_be_between",
+    ),
 ]
 
 

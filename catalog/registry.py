@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFoundError
-from catalog.models import Dataset, RegistryConfig, SchemaVersion
+from catalog.models import Dataset, RegistryConfig, SchemaVersion, Subscription
 from schemas.compatibility import (
     CompatibilityResult,
     canonical_form,
@@ -187,8 +187,25 @@ def check_against(
 
 
 def affected_consumers(session: Session, *, dataset_id: str) -> list[dict[str, Any]]:
-    """Consumers a refused schema change would have broken (filled by the subscriptions work)."""
-    return []
+    """The subscriptions an incompatible change would break: every approved or pending one."""
+    rows = session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.dataset_id == dataset_id,
+            Subscription.status.in_(("approved", "pending")),
+        )
+        .order_by(Subscription.created_at, Subscription.id)
+    ).all()
+    return [
+        {
+            "subscription_id": row.id,
+            "unit": row.unit_code,
+            "channel": row.channel,
+            "status": row.status,
+            "fields": row.fields,
+        }
+        for row in rows
+    ]
 
 
 # --- compatibility settings --------------------------------------------------------------------

@@ -8,7 +8,7 @@ Roles (a key has one, and belongs to one unit):
 | action            | admin | publisher                         | consumer                    |
 |-------------------|-------|-----------------------------------|-----------------------------|
 | catalog.browse    | yes   | yes                               | yes                         |
-| catalog.manage    | yes   | no                                | no                          |
+| catalog.manage    | yes   | no  (incl. registry config)       | no                          |
 | units.manage      | yes   | no                                | no                          |
 | keys.manage       | yes   | no                                | no                          |
 | grants.decide     | yes   | no                                | no                          |
@@ -17,6 +17,7 @@ Roles (a key has one, and belongs to one unit):
 | records.publish   | yes   | own unit's datasets               | no                          |
 | quality.manage    | yes   | own unit's datasets               | no                          |
 | quality.validate  | yes   | own unit's datasets               | no                          |
+| schemas.register  | yes   | own unit's datasets               | no                          |
 | connectors.report | yes   | own unit's connectors             | no                          |
 | quarantine.read   | yes   | own unit's datasets               | own unit's datasets         |
 | batches.read      | yes   | own unit's batches                | own unit's batches          |
@@ -57,6 +58,7 @@ class Action(StrEnum):
     READ_BATCH = "batches.read"
     REQUEST_GRANT = "grants.request"
     READ_GRANT = "grants.read"
+    REGISTER_SCHEMA = "schemas.register"
 
 
 ADMIN_ONLY = frozenset(
@@ -71,7 +73,13 @@ ADMIN_ONLY = frozenset(
 )
 # Actions on a unit's own things, for publishers of that unit (and admins).
 OWN_UNIT_PUBLISHER = frozenset(
-    {Action.PUBLISH, Action.MANAGE_QUALITY, Action.VALIDATE, Action.REPORT_CONNECTOR}
+    {
+        Action.PUBLISH,
+        Action.MANAGE_QUALITY,
+        Action.VALIDATE,
+        Action.REPORT_CONNECTOR,
+        Action.REGISTER_SCHEMA,
+    }
 )
 # Actions on a unit's own things, for any role of that unit (and admins).
 OWN_UNIT_ANY_ROLE = frozenset({Action.READ_QUARANTINE, Action.READ_BATCH, Action.READ_GRANT})

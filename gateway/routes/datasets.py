@@ -21,6 +21,7 @@ from catalog.models import Batch, ConnectorStatus, Dataset, QualitySuite, Schema
 from gateway.api_models import DatasetPublic, SearchResults
 from gateway.deps import Hub, HubDep, PrincipalDep, SessionDep
 from gateway.errors import BadRequest, PayloadTooLarge
+from gateway.evolution import conflict_response, register_schema
 from gateway.policy import Action, authorize
 from gateway.responses import ERRORS, json_response
 
@@ -337,3 +338,41 @@ def lineage(dataset_id: str, session: SessionDep, hub: HubDep, _: PrincipalDep) 
         )
     # Subscribers join here once subscriptions exist (consumers and access issue).
     return json_response({"dataset_id": dataset.id, "nodes": nodes, "edges": edges})
+
+
+class SchemaCreate(BaseModel):
+    schema_: dict[str, Any] = Field(alias="schema", description="the Avro record schema")
+
+
+@router.post(
+    "/{dataset_id}/schemas",
+    status_code=201,
+    responses=ERRORS,
+    summary="Register the next schema version, under the dataset's compatibility mode",
+    description=(
+        "An identical schema returns the existing version (200). An incompatible one is "
+        "refused with 409: `errors` lists each problem (kind, path, message, version) and "
+        "`affected_consumers` the subscriptions the change would break."
+    ),
+)
+def register_schema_version(
+    dataset_id: str,
+    body: SchemaCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    dataset = catalog.require_dataset(session, dataset_id)
+    authorize(principal, Action.REGISTER_SCHEMA, unit=dataset.owner)
+    outcome = register_schema(session, dataset_id=dataset_id, schema=body.schema_)
+    if not outcome.ok:
+        return conflict_response(request, outcome)
+    return json_response(
+        {
+            "dataset_id": dataset_id,
+            "id": outcome.schema_id,
+            "version": outcome.version,
+            "created": outcome.created,
+        },
+        201 if outcome.created else 200,
+    )

@@ -35,8 +35,9 @@ from catalog.errors import InvalidError, NotFoundError
 from catalog.models import Dataset, SchemaVersion
 from gateway.auth import Principal, authenticate_token
 from gateway.deps import HubDep, SessionDep
-from gateway.errors import REQUEST_ID_HEADER, Unauthorized, request_id
+from gateway.errors import REQUEST_ID_HEADER, Forbidden, Unauthorized, request_id
 from gateway.evolution import register_schema
+from gateway.policy import Action, authorize
 from schemas.compatibility import (
     MODES,
     CompatibilityResult,
@@ -282,15 +283,7 @@ def register_version(
 ) -> Response:
     dataset = _dataset(session, subject)
     dataset_id = dataset.id
-    if not principal.is_admin and not (
-        principal.role == "publisher" and principal.unit == dataset.owner
-    ):
-        raise RegistryError(
-            403,
-            40301,
-            f"key {principal.key_id} ({principal.unit}, {principal.role}) may not register "
-            f"schemas of {dataset_id}: only an admin or a publisher of {dataset.owner} may",
-        )
+    _authorize(principal, Action.REGISTER_SCHEMA, unit=dataset.owner)
     schema = _schema_text(body)
     try:
         outcome = register_schema(session, dataset_id=dataset_id, schema=schema)
@@ -407,13 +400,12 @@ def _requested_level(body: dict[str, Any]) -> str:
         raise invalid_compatibility(level) from None
 
 
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise RegistryError(
-            403,
-            40301,
-            f"changing compatibility needs the admin role; {principal.key_id} is {principal.role}",
-        )
+def _authorize(principal: Principal, action: Action, *, unit: str | None = None) -> None:
+    """The hub's policy, answered in Confluent's error body."""
+    try:
+        authorize(principal, action, unit=unit)
+    except Forbidden as exc:
+        raise RegistryError(403, 40301, exc.message) from None
 
 
 @router.get("/config", summary="The global compatibility level")
@@ -425,7 +417,7 @@ def get_global_config(session: SessionDep, _: RegistryPrincipal) -> Response:
 def put_global_config(
     body: JsonBody, session: SessionDep, principal: RegistryPrincipal
 ) -> Response:
-    _require_admin(principal)
+    _authorize(principal, Action.MANAGE_CATALOG)
     level = registry.set_global_compatibility(session, compatibility=_requested_level(body))
     session.commit()
     return answer({"compatibility": level})
@@ -442,7 +434,7 @@ def get_subject_config(subject: str, session: SessionDep, _: RegistryPrincipal) 
 def put_subject_config(
     subject: str, body: JsonBody, session: SessionDep, principal: RegistryPrincipal
 ) -> Response:
-    _require_admin(principal)
+    _authorize(principal, Action.MANAGE_CATALOG)
     dataset_id = _dataset_id(session, subject)
     level = registry.set_dataset_compatibility(
         session, dataset_id=dataset_id, compatibility=_requested_level(body)

@@ -56,10 +56,10 @@ def requeue_records(
         .where(Record.dataset_id == dataset_id, Record.seq.between(from_seq, to_seq))
         .order_by(Record.seq)
     )
-    result = session.execute(
-        insert(OutboxEntry).from_select(["kind", "dataset_id", "seq", "created_at"], rows)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    statement = insert(OutboxEntry).from_select(["kind", "dataset_id", "seq", "created_at"], rows)
+    # SQLAlchemy keeps an INSERT's rowcount only when asked to (psycopg answers -1 otherwise).
+    result = session.connection().execute(statement.execution_options(preserve_rowcount=True))
+    return int(result.rowcount)
 
 
 @router.post(

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from catalog import audit
-from gateway.errors import REQUEST_ID_HEADER
+from gateway.errors import REQUEST_ID_HEADER, error_response
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,12 @@ SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def _has_control_characters(request: Request) -> bool:
+    # A NUL reaching PostgreSQL is a driver error (500); no identifier here has control chars.
+    text = request.url.path + "?" + "&".join(f"{k}={v}" for k, v in request.query_params.items())
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
 def outcome_of(status: int) -> str:
@@ -44,7 +50,12 @@ def install_middleware(app: FastAPI) -> None:
         if not rid or len(rid) > 64 or not rid.isprintable():
             rid = uuid.uuid4().hex
         request.state.request_id = rid
-        response = await call_next(request)
+        if _has_control_characters(request):
+            response = error_response(
+                request, 400, "bad_request", "control characters are not allowed in the URL"
+            )
+        else:
+            response = await call_next(request)
         response.headers[REQUEST_ID_HEADER] = rid
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)

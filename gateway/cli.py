@@ -160,6 +160,15 @@ def cmd_sim_tax(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim_delegate(args: argparse.Namespace) -> int:
+    """`fdxp sim treasury|customs ...` runs the simulator's own command line unchanged."""
+    import importlib
+
+    module = importlib.import_module(f"simulators.{args.system}.__main__")
+    raw: list[str] = args.raw_argv
+    return int(module.main(raw[raw.index(args.system) + 1 :]))
+
+
 # --- fdxp connector run ------------------------------------------------------------------------
 def _connector_key(args: argparse.Namespace) -> str:
     if args.key:
@@ -208,6 +217,16 @@ def cmd_connector_run(args: argparse.Namespace) -> int:
                 poll_interval=args.poll_interval,
                 stop_event=stop,
                 on_progress=on_progress,
+                source_token=args.source_token,
+                options={
+                    name: value
+                    for name, value in (
+                        ("timeout", args.source_timeout),
+                        ("max_wait", args.source_max_wait),
+                    )
+                    if value is not None
+                },
+                linger=args.linger,
             )
         except FatalError as exc:
             console.print(f"[red]connector {args.name} stopped:[/red] {exc}")
@@ -223,6 +242,13 @@ def cmd_connector_run(args: argparse.Namespace) -> int:
         f"{summary.accepted} accepted, {summary.rejected} rejected"
     )
     return 0
+
+
+# --- fdxp bench -------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.__main__ import run_from_args
+
+    return run_from_args(args, console)
 
 
 # --- fdxp demo ---------------------------------------------------------------------------------
@@ -274,13 +300,37 @@ def build_parser() -> argparse.ArgumentParser:
     tax.add_argument("--follow", action="store_true", help="keep issuing new invoices")
     tax.add_argument("--rate", type=float, default=20.0, help="invoices per second (--follow)")
     tax.set_defaults(func=cmd_sim_tax)
+    from simulators.customs.__main__ import build_parser as customs_parser
+    from simulators.treasury.__main__ import build_parser as treasury_parser
+
+    for name, parent in (("treasury", treasury_parser()), ("customs", customs_parser())):
+        simulator = sim.add_parser(
+            name,
+            parents=[parent],
+            add_help=False,
+            conflict_handler="resolve",
+            help=parent.description,
+        )
+        simulator.set_defaults(func=cmd_sim_delegate, system=name)
 
     connector = sub.add_parser("connector", help="unit connectors").add_subparsers(
         dest="action", required=True
     )
     crun = connector.add_parser("run", help="run a connector")
-    crun.add_argument("name", choices=["tax"])
-    crun.add_argument("--source", required=True, help="the source (tax: its SQLite file)")
+    crun.add_argument("name", choices=["tax", "treasury", "customs"])
+    crun.add_argument(
+        "--source",
+        required=True,
+        help="tax: the SQLite file; treasury: the drop folder; customs: the API base URL",
+    )
+    crun.add_argument(
+        "--source-token",
+        default=os.environ.get("FDXP_SOURCE_TOKEN"),
+        help="the source's own credential (customs API token; default $FDXP_SOURCE_TOKEN)",
+    )
+    crun.add_argument("--source-timeout", type=float, help="seconds per source request")
+    crun.add_argument("--source-max-wait", type=float, help="how long to wait out a down source")
+    crun.add_argument("--linger", type=float, default=0.0, help="--follow: max batch wait, s")
     crun.add_argument("--hub", default="http://127.0.0.1:8000", help="the gateway's base URL")
     crun.add_argument("--key", help="the unit's API key")
     crun.add_argument("--key-file", help="a file holding the unit's API key")
@@ -291,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--once", dest="follow", action="store_false", help="sync and exit")
     mode.add_argument("--follow", dest="follow", action="store_true", help="keep polling")
     crun.set_defaults(func=cmd_connector_run, follow=False)
+
+    from benchmarks.__main__ import add_arguments as bench_arguments
+
+    bench = sub.add_parser(
+        "bench", help="the hub against a plain Kafka producer, same broker, same records"
+    )
+    bench_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
 
     demo = sub.add_parser("demo", help="the whole path end to end, with a summary")
     demo.add_argument("--count", type=int, default=5000, help="invoices the tax system issues")
@@ -304,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(raw)
+    args.raw_argv = raw
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

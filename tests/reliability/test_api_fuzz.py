@@ -13,6 +13,7 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -21,6 +22,10 @@ from tests.support import ADMIN_KEY
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# Schema-valid is not always acceptable: the hub refuses, with 400/422 and the uniform body,
+# what its OpenAPI cannot express (control characters in a path, an empty batch, an unknown
+# unit, a descriptor that fails its own checks). Every other check runs.
+EXCLUDED = [positive_data_acceptance]
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +73,11 @@ def test_api_answers_as_declared(api_schema: schemathesis.BaseSchema) -> None:
         @FUZZ
         @given(case=operation.as_strategy())
         def fuzz(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=AUTH)
+            case.call_and_validate(headers=AUTH, excluded_checks=EXCLUDED)
 
         try:
             fuzz()
-        except BaseException as exc:  # noqa: BLE001 -- collect every operation's failure, then report them all
+        except BaseException as exc:
             failures.append(f"{operation.label}: {exc}")
     assert operations > 20, "the schema lost its operations"
     assert not failures, "\n\n".join(failures)

@@ -13,7 +13,12 @@ from sqlalchemy.engine import Engine
 from catalog.migrate import upgrade
 from gateway.bootstrap import ensure_admin_key, seed_catalog
 from gateway.contracts import QualityGate
-from gateway.database import build_engine, is_postgres, session_factory
+from gateway.database import (
+    build_engine,
+    is_postgres,
+    session_factory,
+    write_session_factory,
+)
 from gateway.deps import Hub
 from gateway.errors import install_error_handlers
 from gateway.limits import RateLimiter
@@ -93,6 +98,7 @@ def create_app(
         app.state.hub = Hub(
             settings=settings,
             sessions=sessions,
+            write_sessions=write_session_factory(db),
             quality=QualityGate(quality_engine or QualityEngine()),
             limiter=RateLimiter(
                 rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst

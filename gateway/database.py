@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # A database that is down must fail a request within seconds (the API answers 503), not hang it.
 PG_CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 5
+WRITE_INTENT = "fdxp_write_intent"
 
 
 def build_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout_ms: int = 5000) -> Engine:
@@ -55,11 +56,21 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A deferred transaction that reads and then writes cannot wait for the write lock:
+        # SQLite answers "database is locked" at once if another writer committed in between.
+        # Sessions that are going to write say so (see `write_session_factory`) and take the
+        # lock up front, waiting up to the busy timeout.
+        immediate = connection.get_execution_options().get(WRITE_INTENT, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def write_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for requests that write: on SQLite their transactions begin IMMEDIATE."""
+    return sessionmaker(engine.execution_options(**{WRITE_INTENT: True}), expire_on_commit=False)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -22,6 +22,7 @@ class Hub:
 
     settings: Settings
     sessions: sessionmaker[Session]
+    write_sessions: sessionmaker[Session]
     quality: QualityGate
     limiter: RateLimiter
     relay: OutboxRelay | None = None
@@ -36,8 +37,12 @@ def get_hub(request: Request) -> Hub:
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
-def get_session(hub: HubDep) -> Iterator[Session]:
-    with hub.sessions() as session:
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_session(request: Request, hub: HubDep) -> Iterator[Session]:
+    factory = hub.write_sessions if request.method in WRITE_METHODS else hub.sessions
+    with factory() as session:
         yield session
 
 

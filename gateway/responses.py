@@ -18,5 +18,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """orjson-encoded JSON: the hot read paths skip pydantic serialisation."""
     return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+        # Naive datetimes are UTC (SQLite hands them back without their offset): say so.
+        orjson.dumps(body, option=orjson.OPT_NAIVE_UTC),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
     )

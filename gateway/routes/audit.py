@@ -31,7 +31,7 @@ def query_audit(
     outcome: Literal["ok", "denied", "error"] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     authorize(principal, Action.READ_AUDIT)

@@ -23,9 +23,11 @@ ConnectorName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,119}$")]
 class HeartbeatCreate(BaseModel):
     dataset_id: str | None = Field(default=None, max_length=120)
     cursor: Any = None
-    lag: int | None = Field(default=None, ge=0, description="source rows not yet sent")
+    lag: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="source rows not yet sent"
+    )
     last_error: str | None = Field(default=None, max_length=4000)
-    records_sent: int | None = Field(default=None, ge=0)
+    records_sent: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
 class ConnectorPublic(BaseModel):

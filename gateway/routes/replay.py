@@ -24,14 +24,15 @@ from gateway.policy import Action, authorize
 from gateway.responses import ERRORS, json_response
 
 router = APIRouter(prefix="/v1/datasets", tags=["records"])
+MAX_SEQ = 2**63 - 1  # a BIGINT
 
 
 class ReplayCreate(BaseModel):
     model_config = {"extra": "forbid"}
 
-    from_seq: int | None = Field(default=None, ge=1, description="first seq; default 1")
+    from_seq: int | None = Field(default=None, ge=1, le=MAX_SEQ, description="first; default 1")
     to_seq: int | None = Field(
-        default=None, ge=1, description="last seq (inclusive); default the dataset's last"
+        default=None, ge=1, le=MAX_SEQ, description="last (inclusive); default the dataset's last"
     )
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -115,13 +116,15 @@ def all_records(client: httpx.Client, headers: dict[str, str]) -> list[dict]:
         after = page["next_after"]
 
 
-def consume_by_ce_id(bootstrap: str, topic: str, *, want: set[str], timeout: float = 60) -> dict:
+def consume_by_ce_id(
+    bootstrap: str, topic: str, *, want: set[str], timeout: float = 60
+) -> dict[str, Any]:
     """Read `topic` from the beginning until the `ce_id`s seen cover `want`; returns the
     messages deduplicated by `ce_id` (what a deduplicating consumer holds)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    held: dict[str, object] = {}
+    held: dict[str, Any] = {}
     try:
         partitions = poll_until(
             lambda: consumer.partitions_for_topic(topic), timeout=timeout, what=f"topic {topic}"

@@ -47,7 +47,7 @@ def fuzzed_app(
         data_dir=str(data_dir),
         database_url=f"sqlite:///{data_dir / 'fdxp.db'}",
         admin_key=ADMIN_KEY,
-        rate_limit_per_second=0,  # type: ignore[call-arg]
+        rate_limit_per_second=0,
     )
     app = create_app(hub_settings, quality_engine=quality_engine, start_relay=False)
     with TestClient(app):  # runs the lifespan: the hub is wired on app.state

@@ -82,7 +82,7 @@ def test_broker_restart_mid_stream_then_replay_rebuilds_the_topic(
             }
             held = consume_by_ce_id(broker.bootstrap, topic, want={r["id"] for r in stored})
             assert held.keys() == {r["id"] for r in stored}
-            sent_keys = {m.key.decode() for m in held.values()}  # type: ignore[attr-defined]
+            sent_keys = {m.key.decode() for m in held.values()}
             assert sent_keys == {r["invoice_id"] for b in batches for r in b}
             poll_until(lambda: unsent(client) == 0, what="the replay to drain")
     finally:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -98,17 +99,19 @@ def _settings(tmp_path: Path, database_url: str, **extra: object) -> Settings:
         database_url=database_url,
         admin_key=ADMIN_KEY,
         rate_limit_per_second=0,
-        **extra,  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]  # pydantic-settings takes them by name
     )
 
 
-def _timed_post(client: TestClient, records: list[dict], headers: dict[str, str]):  # type: ignore[no-untyped-def]
+def _timed_post(
+    client: TestClient, records: list[dict], headers: dict[str, str]
+) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = client.post(RECORDS, json={"records": records}, headers=headers)
     return response, time.monotonic() - started
 
 
-def _assert_unavailable(response, elapsed: float) -> None:  # type: ignore[no-untyped-def]
+def _assert_unavailable(response: httpx.Response, elapsed: float) -> None:
     assert response.status_code == 503, response.text
     assert elapsed < FAST, f"503 after {elapsed:.1f}s"
     body = response.json()

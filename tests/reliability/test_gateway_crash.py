@@ -93,7 +93,7 @@ def test_gateway_killed_mid_stream_loses_and_duplicates_nothing(
 
             held = consume_by_ce_id(broker, f"{prefix}.{DATASET}", want={r["id"] for r in records})
             assert held.keys() == {r["id"] for r in records}
-            assert {m.key.decode() for m in held.values()} == good  # type: ignore[attr-defined]
+            assert {m.key.decode() for m in held.values()} == good
             poll_until(
                 lambda: client.get("/readyz").json()["outbox_unsent"] == 0, what="outbox drained"
             )

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import repository
+from catalog.clock import as_utc
 from catalog.errors import InvalidError, NotFoundError, TransitionError
 from catalog.models import ApiKey, Dataset, Subscription
 
@@ -24,10 +25,6 @@ DECISIONS: dict[str, dict[str, str]] = {
     "revoked": {},
     "expired": {},
 }
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 # --- keys --------------------------------------------------------------------------------------
@@ -73,7 +70,7 @@ def rotate_key(session: Session, *, key_id: str, at: datetime) -> tuple[ApiKey, 
 
 # --- subscriptions -----------------------------------------------------------------------------
 def effective_status(subscription: Subscription, *, now: datetime) -> str:
-    expires = _aware(subscription.expires_at)
+    expires = as_utc(subscription.expires_at)
     if subscription.status == "approved" and expires is not None and expires <= now:
         return "expired"
     return subscription.status
@@ -115,7 +112,7 @@ def request_subscription(
                     "message": "a Kafka grant carries whole records; field lists are for REST",
                 }
             )
-    expires = _aware(expires_at)
+    expires = as_utc(expires_at)
     if expires is not None and expires <= now:
         problems.append({"field": "expires_at", "rule": "future", "message": "already past"})
     if problems:

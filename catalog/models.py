@@ -286,6 +286,8 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(12))  # ok | denied | error
     request_id: Mapped[str] = mapped_column(String(64))
     client: Mapped[str | None] = mapped_column(String(100))
+    # The W3C trace the call belonged to (the connector's, or NDXP's); hashed when set.
+    traceparent: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -298,3 +300,106 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class NdxpRight(Base):
+    """An NDXP member's right to read a shared dataset through NDXP (optionally some fields)."""
+
+    __tablename__ = "ndxp_rights"
+    __table_args__ = (UniqueConstraint("client", "dataset_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(200))  # member id, VN/GOV/<member>/<subsystem>
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    fields: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    granted_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NdxpMessage(Base):
+    """One NDXP exchange, inbound or outbound, hash-chained like the audit log.
+
+    `accepted` is true for an outbound call and for an inbound call whose proof was valid and
+    whose message id was new: only those take part in the unique (direction, message_id) index,
+    which is what refuses a replayed proof; refused attempts are logged too, as evidence."""
+
+    __tablename__ = "ndxp_messages"
+    __table_args__ = (
+        Index(
+            "ux_ndxp_messages_direction_message",
+            "direction",
+            "message_id",
+            unique=True,
+            postgresql_where=text("accepted"),
+            sqlite_where=text("accepted"),
+        ),
+        Index("ix_ndxp_messages_message", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    message_id: Mapped[str] = mapped_column(String(100))
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    client: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1000))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    issue: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_hash: Mapped[str | None] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None: no answer (unreachable)
+    error_type: Mapped[str | None] = mapped_column(String(60))
+    duration_us: Mapped[int] = mapped_column(BigInteger)
+    traceparent: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class NdxpMessageHead(Base):
+    """The message log's chain head (one row)."""
+
+    __tablename__ = "ndxp_message_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class EnterpriseCache(Base):
+    """What the national enterprise registry said about a tax code, until `expires_at`."""
+
+    __tablename__ = "ndxp_enterprise_cache"
+
+    tax_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # active | closed | suspended | unknown
+    name: Mapped[str | None] = mapped_column(String(300))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReferenceRecheck(Base):
+    """An accepted record whose reference check was deferred (NDXP unreachable), and later
+    its outcome: pending -> passed | failed."""
+
+    __tablename__ = "reference_rechecks"
+    __table_args__ = (
+        Index("ix_reference_rechecks_status", "status", "id"),
+        Index("ix_reference_rechecks_dataset", "dataset_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(120))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    record_key: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str] = mapped_column(String(120))
+    column: Mapped[str] = mapped_column(String(120))
+    value: Mapped[str] = mapped_column(String(200))
+    traceparent: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -23,6 +23,8 @@ from gateway.deps import Hub
 from gateway.errors import install_error_handlers
 from gateway.limits import RateLimiter
 from gateway.middleware import install_middleware
+from gateway.ndxp_client import NdxpClient
+from gateway.references import EnterpriseRegistry, ReferenceChecker, ReferenceRechecker
 from gateway.relay import OutboxRelay
 from gateway.routes import (
     audit,
@@ -32,7 +34,9 @@ from gateway.routes import (
     harvest,
     health,
     keys,
+    ndxp,
     quality,
+    rechecks,
     records,
     registry,
     replay,
@@ -95,20 +99,36 @@ def create_app(
                 lock_rows=is_postgres(db),
             )
             relay.start()
+        write_sessions = write_session_factory(db)
+        ndxp_client = NdxpClient(settings=settings, sessions=write_sessions)
+        enterprises = EnterpriseRegistry(
+            client=ndxp_client, sessions=write_sessions, settings=settings
+        )
+        rechecker = ReferenceRechecker(
+            registry=enterprises, sessions=write_sessions, settings=settings
+        )
+        # Background workers (the relay, the re-checker) run together or not at all.
+        if run_relay and settings.ndxp_recheck_enabled:
+            rechecker.start()
         app.state.hub = Hub(
             settings=settings,
             sessions=sessions,
-            write_sessions=write_session_factory(db),
+            write_sessions=write_sessions,
             quality=QualityGate(quality_engine or QualityEngine()),
             limiter=RateLimiter(
                 rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
             ),
             relay=relay,
             broker_bootstrap=bootstrap,
+            ndxp=ndxp_client,
+            references=ReferenceChecker(enterprises),
+            rechecker=rechecker,
         )
         try:
             yield
         finally:
+            rechecker.stop()
+            ndxp_client.close()
             if relay is not None:
                 relay.stop()
             if engine is None:
@@ -137,7 +157,10 @@ def create_app(
         connectors,
         audit,
         harvest,
+        rechecks,
+        ndxp,
     ):
         app.include_router(module.router)
+    app.include_router(ndxp.admin_router)
     app.include_router(registry.router)
     return app

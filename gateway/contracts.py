@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from catalog import repository
 from schemas.codec import AvroCodec, codec_for
 from schemas.quality import QualityEngine
+from schemas.reference import ReferenceRule, split_rules
 from schemas.results import RowError, RuleResult
 
 
@@ -27,7 +28,8 @@ class Contract:
     codec: AvroCodec
     suite_id: str
     suite_version: int
-    expectations: list[dict[str, Any]]
+    expectations: list[dict[str, Any]]  # the Great Expectations rules of the suite
+    reference_rules: tuple[ReferenceRule, ...] = ()  # checked by gateway/references.py
 
 
 class UnknownSchemaVersion(LookupError):
@@ -52,6 +54,7 @@ def load_contract(
     suite = repository.latest_quality_suite(session, dataset_id=dataset_id)
     if schema is None:
         return None
+    expectations, reference_rules = split_rules(list(suite.expectations) if suite else [])
     return Contract(
         dataset_id=dataset.id,
         owner=dataset.owner,
@@ -62,7 +65,8 @@ def load_contract(
         codec=codec_for(schema.schema_json),  # compiled once per schema text
         suite_id=f"{dataset.id}.v{suite.version}" if suite else f"{dataset.id}.none",
         suite_version=suite.version if suite else 0,
-        expectations=list(suite.expectations) if suite else [],
+        expectations=expectations,
+        reference_rules=tuple(reference_rules),
     )
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.auth import Principal, authenticate
 from gateway.contracts import QualityGate
 from gateway.limits import RateLimiter
+from gateway.ndxp_client import NdxpClient
+from gateway.references import ReferenceChecker, ReferenceRechecker
 from gateway.relay import OutboxRelay
 from gateway.settings import Settings
 
@@ -27,6 +29,9 @@ class Hub:
     limiter: RateLimiter
     relay: OutboxRelay | None = None
     broker_bootstrap: str | None = None
+    ndxp: NdxpClient | None = None
+    references: ReferenceChecker | None = None
+    rechecker: ReferenceRechecker | None = None
 
 
 def get_hub(request: Request) -> Hub:

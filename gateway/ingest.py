@@ -1,4 +1,5 @@
-"""The ingest pipeline for one batch: conform (Avro) -> quality (GX) -> store, in one transaction.
+"""The ingest pipeline for one batch: conform (Avro) -> quality (GX) -> reference checks (NDXP,
+gateway/references.py) -> store, in one transaction.
 
 Per batch, never per record: the codec is compiled once per schema version, the quality suite
 runs once over the whole batch, and rows are written with executemany.
@@ -7,20 +8,22 @@ runs once over the whole batch, and rows are written with executemany.
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.orm import Session
 
-from catalog import repository
+from catalog import ndxp, repository
 from catalog.models import Batch, OutboxEntry, QualityRun, QuarantinedRow, Record
 from gateway.auth import Principal
 from gateway.contracts import Contract, QualityGate
 from gateway.errors import Conflict
+from gateway.references import Deferral, ReferenceChecker
+from gateway.tracing import new_traceparent
 from schemas.results import RowError
 
 
@@ -34,10 +37,6 @@ def request_hash(records: list[Any]) -> str:
     return hashlib.sha256(orjson.dumps(records, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def new_traceparent() -> str:
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
-
-
 def replay_answer(batch: Batch, *, body_hash: str) -> IngestAnswer:
     """The first answer for a repeated Idempotency-Key; a different body is a conflict."""
     if batch.request_hash != body_hash:
@@ -49,9 +48,21 @@ def replay_answer(batch: Batch, *, body_hash: str) -> IngestAnswer:
     return IngestAnswer(status=int(stored["status"]), body={**stored["body"], "replayed": True})
 
 
+class BatchCheck(NamedTuple):
+    accepted: list[tuple[int, dict[str, Any]]]
+    errors: list[RowError]
+    rules: list[dict[str, Any]]
+    deferred: list[Deferral]  # accepted rows whose reference check waits for NDXP
+
+
 def check_batch(
-    contract: Contract, records: list[Any], quality: QualityGate
-) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError], list[dict[str, Any]]]:
+    contract: Contract,
+    records: list[Any],
+    quality: QualityGate,
+    references: ReferenceChecker | None = None,
+    *,
+    traceparent: str | None = None,
+) -> BatchCheck:
     """Split a batch into accepted rows and row errors; also the per-rule quality summary."""
     conformed, errors = contract.codec.conform(records, contract.key_field)
     quality_errors, rules = quality.check(contract, conformed)
@@ -59,8 +70,21 @@ def check_batch(
         failed = {e.index for e in quality_errors}
         conformed = [(i, datum) for i, datum in conformed if i not in failed]
         errors = errors + quality_errors
+    deferred: list[Deferral] = []
+    if contract.reference_rules and conformed:
+        if references is None:
+            raise RuntimeError(f"{contract.dataset_id} has reference rules but no checker")
+        outcome = references.check(
+            contract.reference_rules, contract.key_field, conformed, traceparent=traceparent
+        )
+        if outcome.errors:
+            failed = {e.index for e in outcome.errors}
+            conformed = [(i, datum) for i, datum in conformed if i not in failed]
+            errors = errors + outcome.errors
+        rules = rules + outcome.rules
+        deferred = outcome.deferred
     errors.sort(key=lambda e: e.index)
-    return conformed, errors, [r.as_dict() for r in rules]
+    return BatchCheck(conformed, errors, [r.as_dict() for r in rules], deferred)
 
 
 def store_batch(
@@ -76,8 +100,10 @@ def store_batch(
     body_hash: str,
     traceparent: str | None,
     source: str | None = None,
+    deferred: Sequence[Deferral] = (),
 ) -> IngestAnswer:
     """Write the batch row, accepted records, quarantine and outbox; the caller commits."""
+    traceparent = traceparent or new_traceparent()
     now = datetime.now(UTC)
     batch_id = str(uuid.uuid4())
     first_seq = None
@@ -110,6 +136,7 @@ def store_batch(
         "last_seq": first_seq + len(accepted) - 1 if first_seq is not None else None,
         "errors": [e.as_dict() for e in errors],
         "quality": rules,
+        "deferred": len({d.index for d in deferred}),
     }
     status = 200
     if not accepted and rejected_rows:
@@ -136,7 +163,7 @@ def store_batch(
                 "rejected": len(rejected_rows),
                 "first_seq": body["first_seq"],
                 "last_seq": body["last_seq"],
-                "traceparent": traceparent or new_traceparent(),
+                "traceparent": traceparent,
                 "source": source,
                 "response": {"status": status, "body": body},
                 "created_at": now,
@@ -185,6 +212,27 @@ def store_batch(
             )
         repository.insert_rows(session, Record, record_rows)
         repository.insert_rows(session, OutboxEntry, outbox_rows)
+        if deferred:
+            position = {index: offset for offset, (index, _) in enumerate(accepted)}
+            ndxp.add_rechecks(
+                session,
+                rows=[
+                    {
+                        "dataset_id": contract.dataset_id,
+                        "batch_id": batch_id,
+                        "seq": first_seq + position[d.index],
+                        "record_key": record_rows[position[d.index]]["record_key"],
+                        "rule": d.rule,
+                        "column": d.column,
+                        "value": d.value,
+                        "traceparent": traceparent,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": now,
+                    }
+                    for d in deferred
+                ],
+            )
     if rejected_rows:
         reasons: dict[int, list[dict[str, Any]]] = {}
         keys: dict[int, str | None] = {}

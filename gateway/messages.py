@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from catalog.clock import iso
 from schemas.codec import frame
 
 Headers = list[tuple[str, bytes]]
@@ -20,10 +21,6 @@ class Message:
     key: bytes
     value: bytes
     headers: Headers
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def record_message(
@@ -50,7 +47,7 @@ def record_message(
             ("ce_id", record_id.encode()),
             ("ce_source", f"/fdxp/units/{owner}".encode()),
             ("ce_type", f"vn.gov.mof.fdxp.{dataset_id}.v{schema_version}".encode()),
-            ("ce_time", _iso(created_at).encode()),
+            ("ce_time", iso(created_at).encode()),
             ("content-type", b"application/avro"),
             ("fdxp_seq", str(seq).encode()),
             ("fdxp_batch_id", batch_id.encode()),
@@ -82,7 +79,7 @@ def dead_letter_message(
             ("ce_id", f"{batch_id}/{row_index}".encode()),
             ("ce_source", f"/fdxp/units/{owner}".encode()),
             ("ce_type", f"vn.gov.mof.fdxp.{dataset_id}.rejected".encode()),
-            ("ce_time", _iso(created_at).encode()),
+            ("ce_time", iso(created_at).encode()),
             ("content-type", b"application/json"),
             ("fdxp_batch_id", batch_id.encode()),
             ("fdxp_row_index", str(row_index).encode()),

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from catalog import audit
 from gateway.errors import REQUEST_ID_HEADER, error_response
+from gateway.tracing import valid_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ async def _audit(request: Request, status: int) -> None:
         "outcome": outcome_of(status),
         "request_id": request.state.request_id,
         "client": request.client.host if request.client else None,
+        # set by the publish route (the batch's trace), else the caller's header (NDXP's)
+        "traceparent": getattr(request.state, "traceparent", None)
+        or valid_traceparent(request.headers.get("traceparent")),
     }
     if entry["dataset_id"] is not None:
         entry["dataset_id"] = str(entry["dataset_id"])[:120]

@@ -24,9 +24,14 @@ Roles (a key has one, and belongs to one unit):
 | records.read      | yes   | own unit's datasets, or a grant   | own unit's datasets, or a grant |
 | grants.request    | no    | yes (for its unit)                | yes (for its unit)          |
 | grants.read       | yes   | own unit's                        | own unit's                  |
+| ndxp.manage       | yes   | no  (NDXP rights, services, log)  | no                          |
+| rechecks.read     | yes   | own unit's datasets               | own unit's datasets         |
 
 A grant is an approved, unexpired subscription of the caller's unit for the dataset on the
 channel used (`rest` for REST and the SSE stream, `kafka` for topic access details).
+
+NDXP members are no principals of the hub: an inbound NDXP call (`/ndxp/...`) is let in by
+NDXP's proof, and then by `ndxp_read_access` below (the member's right, kept by admins).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from catalog import access
+from catalog import access, ndxp
 from gateway.auth import Principal
 from gateway.errors import Forbidden
 
@@ -59,6 +64,8 @@ class Action(StrEnum):
     REQUEST_GRANT = "grants.request"
     READ_GRANT = "grants.read"
     REGISTER_SCHEMA = "schemas.register"
+    MANAGE_NDXP = "ndxp.manage"
+    READ_RECHECKS = "rechecks.read"
 
 
 ADMIN_ONLY = frozenset(
@@ -69,6 +76,7 @@ ADMIN_ONLY = frozenset(
         Action.DECIDE_GRANTS,
         Action.READ_AUDIT,
         Action.READ_CONNECTORS,
+        Action.MANAGE_NDXP,
     }
 )
 # Actions on a unit's own things, for publishers of that unit (and admins).
@@ -82,7 +90,13 @@ OWN_UNIT_PUBLISHER = frozenset(
     }
 )
 # Actions on a unit's own things, for any role of that unit (and admins).
-OWN_UNIT_ANY_ROLE = frozenset({Action.READ_QUARANTINE, Action.READ_BATCH, Action.READ_GRANT})
+OWN_UNIT_ANY_ROLE = frozenset(
+    {Action.READ_QUARANTINE, Action.READ_BATCH, Action.READ_GRANT, Action.READ_RECHECKS}
+)
+
+
+def _who(principal: Principal) -> str:
+    return f"{principal.role} of unit {principal.unit}"
 
 
 def authorize(principal: Principal, action: Action, *, unit: str | None = None) -> None:
@@ -97,12 +111,13 @@ def authorize(principal: Principal, action: Action, *, unit: str | None = None) 
         return
     if action in ADMIN_ONLY:
         raise Forbidden(
-            f"{action} needs the admin role; key {principal.key_id} is {principal.role}"
+            f"{action} needs the admin role; key {principal.key_id} is {_who(principal)}"
         )
     if action in OWN_UNIT_PUBLISHER:
         if principal.role != "publisher":
             raise Forbidden(
-                f"{action} needs a publisher key; key {principal.key_id} is {principal.role}"
+                f"{action} needs a publisher key of unit {unit}; key {principal.key_id} is "
+                f"{_who(principal)}"
             )
         if unit != principal.unit:
             raise Forbidden(f"unit {principal.unit} may not {action} for unit {unit}")
@@ -143,3 +158,15 @@ def read_access(
             "request one with POST /v1/subscriptions"
         )
     return ReadAccess(fields=list(grant.fields) if grant.fields else None, subscription_id=grant.id)
+
+
+class NdxpAccessDenied(Exception):
+    """An NDXP member without a right in the hub for the dataset (answered caller.access_denied)."""
+
+
+def ndxp_read_access(session: Session, *, client: str, dataset_id: str) -> ReadAccess:
+    """An NDXP member reads a shared dataset only under its right, and only the right's fields."""
+    right = ndxp.get_right(session, client=client, dataset_id=dataset_id)
+    if right is None:
+        raise NdxpAccessDenied(f"{client} holds no access right for {dataset_id} in the hub")
+    return ReadAccess(fields=list(right.fields) if right.fields else None, subscription_id=None)

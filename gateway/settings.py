@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     cors_origins: str = ""  # comma-separated; empty: no CORS headers at all
     migrate_on_start: bool = True
     seed_catalog: bool = True
+    # NDXP, the national platform (docs/ndxp-protocol.md). Unset URL/token: the hub makes no
+    # NDXP calls (reference checks count NDXP as unavailable); unset proof key: every inbound
+    # NDXP call is refused.
+    ndxp_url: str = ""
+    ndxp_member_id: str = "VN/GOV/000.00.00.G12/FDXP"
+    ndxp_token: str = ""
+    ndxp_proof_key: str = ""
+    ndxp_registry_service: str = "VN/GOV/000.00.00.H26/DKKD/enterprise"
+    ndxp_reference_ttl_seconds: float = 3600.0
+    ndxp_timeout_seconds: float = 5.0
+    ndxp_proof_window_seconds: int = 300
+    ndxp_recheck_interval_seconds: float = 5.0
+    ndxp_recheck_enabled: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -51,6 +64,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir}/fdxp.db"
+
+    @property
+    def ndxp_client_configured(self) -> bool:
+        return bool(self.ndxp_url and self.ndxp_token)
 
     def topic(self, dataset_id: str) -> str:
         return f"{self.topic_prefix}.{dataset_id}"

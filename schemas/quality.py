@@ -36,6 +36,7 @@ from great_expectations.expectations.expectation_configuration import Expectatio
 from great_expectations.validator.v1_validator import Validator
 
 import schemas.expectations  # noqa: F401  (registers the custom expectations)
+from schemas.reference import is_reference_rule, reference_rule_problem
 from schemas.results import CheckResult, RowError, RuleResult
 
 if TYPE_CHECKING:
@@ -121,10 +122,17 @@ def validate_expectations(
 def expectation_problems(
     expectations: Sequence[object], columns: Sequence[str] | None = None
 ) -> list[tuple[int, str]]:
-    """Like `validate_expectations`, each problem with the index of its rule."""
+    """Like `validate_expectations`, each problem with the index of its rule. Reference rules
+    (schemas/reference.py) are checked by their own kwargs rules, not by GX."""
     problems: list[tuple[int, str]] = []
     known = set(columns) if columns is not None else None
     for index, spec in enumerate(expectations):
+        if is_reference_rule(spec):
+            assert isinstance(spec, Mapping)
+            problem = reference_rule_problem(index, spec, columns)
+            if problem is not None:
+                problems.append((index, problem))
+            continue
         try:
             expectation = _expectation(index, spec)
         except ValueError as exc:

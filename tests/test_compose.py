@@ -30,9 +30,18 @@ def fdxp_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_expected_services_are_there(compose: dict[str, Any]) -> None:
-    assert {"kafka", "postgres", "gateway", "relay", "tax-sim", "tax-connector"} <= set(
-        compose["services"]
-    )
+    assert {
+        "kafka",
+        "postgres",
+        "gateway",
+        "relay",
+        "tax-sim",
+        "tax-connector",
+        "treasury-sim",
+        "treasury-connector",
+        "customs-sim",
+        "customs-connector",
+    } <= set(compose["services"])
     kafka = compose["services"]["kafka"]["environment"]
     assert "controller" in kafka["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
     assert not any(name.startswith("zookeeper") for name in compose["services"])

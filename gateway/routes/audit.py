@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from catalog import audit
+from catalog.clock import iso
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.policy import Action, authorize
 from gateway.responses import ERRORS, json_response
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-
-
-def _iso(at: datetime) -> str:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
 
 
 @router.get("", responses=ERRORS, summary="Audit entries, oldest first, paged by id")
@@ -50,7 +47,7 @@ def query_audit(
     items = [
         {
             "id": row.id,
-            "at": _iso(row.at),
+            "at": iso(row.at),
             "key_id": row.key_id,
             "unit": row.unit_code,
             "role": row.role,
@@ -61,6 +58,7 @@ def query_audit(
             "outcome": row.outcome,
             "request_id": row.request_id,
             "client": row.client,
+            "traceparent": row.traceparent,
             "hash": row.hash,
         }
         for row in rows

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from catalog import repository
+from catalog.clock import as_utc
 from catalog.models import ConnectorStatus
 from gateway.deps import HubDep, PrincipalDep, SessionDep
 from gateway.errors import Unprocessable
@@ -43,12 +44,8 @@ class ConnectorPublic(BaseModel):
     status: str = Field(description="healthy, failing (last_error set) or stale (no heartbeat)")
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
 def _public(row: ConnectorStatus, *, stale_after: float) -> ConnectorPublic:
-    age = (datetime.now(UTC) - _aware(row.last_seen_at)).total_seconds()
+    age = (datetime.now(UTC) - as_utc(row.last_seen_at)).total_seconds()
     status = "stale" if age > stale_after else ("failing" if row.last_error else "healthy")
     return ConnectorPublic(
         name=row.name,
@@ -58,8 +55,8 @@ def _public(row: ConnectorStatus, *, stale_after: float) -> ConnectorPublic:
         lag=row.lag,
         last_error=row.last_error,
         records_sent=row.records_sent,
-        first_seen_at=_aware(row.first_seen_at),
-        last_seen_at=_aware(row.last_seen_at),
+        first_seen_at=as_utc(row.first_seen_at),
+        last_seen_at=as_utc(row.last_seen_at),
         status=status,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, func, select
 from starlette.responses import Response
 
+from catalog.clock import iso
 from catalog.datasets import latest_by_dataset
 from catalog.models import Dataset, SchemaVersion, Unit
 from gateway.deps import HubDep, PrincipalDep, SessionDep
@@ -24,10 +25,6 @@ CONTEXT = {
     "hydra": "http://www.w3.org/ns/hydra/core#",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
-
-
-def _iso(at: datetime) -> str:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
 
 
 @router.get(
@@ -79,8 +76,8 @@ def catalog_jsonld(
                     "dct:identifier": dataset.owner,
                     "foaf:name": units.get(dataset.owner, dataset.owner),
                 },
-                "dct:issued": {"@value": _iso(dataset.created_at), "@type": "xsd:dateTime"},
-                "dct:modified": {"@value": _iso(dataset.updated_at), "@type": "xsd:dateTime"},
+                "dct:issued": {"@value": iso(dataset.created_at), "@type": "xsd:dateTime"},
+                "dct:modified": {"@value": iso(dataset.updated_at), "@type": "xsd:dateTime"},
                 "dct:conformsTo": (f"{base}/registry/schemas/ids/{schema.id}" if schema else None),
                 "dcat:distribution": [
                     {

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 
 from catalog import access, repository
+from catalog.clock import as_utc
 from catalog.models import ApiKey
 from gateway.api_models import KeyCreate, KeyCreated, KeyPublic
 from gateway.deps import PrincipalDep, SessionDep
@@ -18,12 +19,8 @@ from gateway.responses import ERRORS
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
-
-
 def key_public(key: ApiKey, *, now: datetime) -> KeyPublic:
-    expires = _aware(key.expires_at)
+    expires = as_utc(key.expires_at)
     status: Literal["active", "revoked", "expired"] = "active"
     if key.revoked_at is not None:
         status = "revoked"
@@ -34,9 +31,9 @@ def key_public(key: ApiKey, *, now: datetime) -> KeyPublic:
         unit=key.unit_code,
         role=key.role,
         label=key.label,
-        created_at=_aware(key.created_at) or now,
+        created_at=as_utc(key.created_at) or now,
         expires_at=expires,
-        revoked_at=_aware(key.revoked_at),
+        revoked_at=as_utc(key.revoked_at),
         rotated_from=key.rotated_from,
         status=status,
     )
@@ -55,7 +52,7 @@ def create_key(body: KeyCreate, session: SessionDep, principal: PrincipalDep) ->
             f"unit {body.unit!r} does not exist",
             errors=[{"field": "unit", "rule": "exists", "message": "unknown unit code"}],
         )
-    expires = _aware(body.expires_at)
+    expires = as_utc(body.expires_at)
     if expires is not None and expires <= now:
         raise Unprocessable(
             "expires_at is in the past",

@@ -81,13 +81,17 @@ async def validate(
             catalog.require_dataset(session, dataset_id)
             raise AssertionError("unreachable: dataset without schema")
         authorize(principal, Action.VALIDATE, unit=contract.owner)
-        accepted, errors, rules = check_batch(contract, body.records, hub.quality)
+        session.commit()  # reference checks write the registry cache in sessions of their own
+        accepted, errors, rules, deferred = check_batch(
+            contract, body.records, hub.quality, hub.references
+        )
         return {
             "dataset_id": dataset_id,
             "schema_version": contract.schema_version,
             "quality_version": contract.suite_version,
             "valid": len(accepted),
             "invalid": len({e.index for e in errors}),
+            "deferred": len({d.index for d in deferred}),
             "errors": [e.as_dict() for e in errors],
             "rules": rules,
         }

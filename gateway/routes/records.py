@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -37,8 +38,10 @@ from gateway.errors import (
 from gateway.ingest import IngestAnswer, check_batch, replay_answer, request_hash, store_batch
 from gateway.policy import Action, ReadAccess, authorize, read_access
 from gateway.responses import ERRORS, json_response
+from gateway.tracing import new_traceparent, valid_traceparent
 from schemas.codec import AvroCodec
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/datasets", tags=["records"])
 
 ACCEPTING = ("active", "deprecated")
@@ -80,7 +83,7 @@ def _publish(
     dataset_id: str,
     body: bytes,
     idempotency_key: str | None,
-    traceparent: str | None,
+    traceparent: str,
     source: str | None,
     schema_version: int | None,
 ) -> tuple[IngestAnswer, Contract]:
@@ -112,7 +115,9 @@ def _publish(
     # End the read snapshot before the slow checks, so the write transaction below starts
     # fresh (SQLite refuses to upgrade a snapshot that another writer has moved past).
     session.commit()
-    accepted, errors, rules = check_batch(contract, records, hub.quality)
+    accepted, errors, rules, deferred = check_batch(
+        contract, records, hub.quality, hub.references, traceparent=traceparent
+    )
     try:
         answer = store_batch(
             session,
@@ -126,6 +131,7 @@ def _publish(
             body_hash=body_hash,
             traceparent=traceparent,
             source=source,
+            deferred=deferred,
         )
         session.commit()
     except IntegrityError:
@@ -142,6 +148,15 @@ def _publish(
         if existing is None:
             raise
         return replay_answer(existing, body_hash=body_hash), contract
+    log.info(
+        "batch %s of %s: %d accepted, %d rejected, %d deferred (traceparent %s)",
+        answer.body.get("batch_id"),
+        dataset_id,
+        len(accepted),
+        len({e.index for e in errors}),
+        len(deferred),
+        traceparent,
+    )
     return answer, contract
 
 
@@ -185,6 +200,9 @@ async def publish_records(
     body = await request.body()
     if len(body) > hub.settings.max_body_bytes:
         raise PayloadTooLarge(f"body of {len(body)} bytes; at most {hub.settings.max_body_bytes}")
+    # The connector's trace, or a new one: the batch, the audit entry and NDXP calls share it.
+    trace = valid_traceparent(traceparent) or new_traceparent()
+    request.state.traceparent = trace
     answer, contract = await run_in_threadpool(
         _publish,
         hub,
@@ -193,7 +211,7 @@ async def publish_records(
         dataset_id,
         body,
         idempotency_key,
-        traceparent,
+        trace,
         connector,
         schema_version,
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from catalog import access
 from catalog import datasets as catalog
+from catalog.clock import as_utc
 from catalog.models import Subscription
 from gateway.deps import HubDep, PrincipalDep, SessionDep
 from gateway.errors import Conflict
@@ -54,10 +55,6 @@ class SubscriptionPublic(BaseModel):
     created_at: datetime
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
-
-
 def public(subscription: Subscription, *, now: datetime) -> SubscriptionPublic:
     return SubscriptionPublic(
         id=subscription.id,
@@ -68,11 +65,11 @@ def public(subscription: Subscription, *, now: datetime) -> SubscriptionPublic:
         channel=subscription.channel,
         fields=subscription.fields,
         status=access.effective_status(subscription, now=now),
-        expires_at=_aware(subscription.expires_at),
+        expires_at=as_utc(subscription.expires_at),
         decided_by=subscription.decided_by,
-        decided_at=_aware(subscription.decided_at),
+        decided_at=as_utc(subscription.decided_at),
         decision_note=subscription.decision_note,
-        created_at=_aware(subscription.created_at) or now,
+        created_at=as_utc(subscription.created_at) or now,
     )
 
 
@@ -93,7 +90,7 @@ def request_access(
         purpose=body.purpose,
         channel=body.channel,
         fields=body.fields,
-        expires_at=_aware(body.expires_at),
+        expires_at=as_utc(body.expires_at),
         now=now,
     )
     session.commit()

@@ -10,6 +10,7 @@ from simulators.customs.system import (
     STATUS_CODES,
     CustomsSystem,
     Version,
+    trader_msts,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "free_port",
     "running",
     "serve",
+    "trader_msts",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "STATUS_CODES",
     "CustomsSystem",
     "Version",
+    "trader_msts",
 ]
 
 VN = timezone(timedelta(hours=7))
@@ -58,6 +59,9 @@ OFFICES = ("01B1", "02CI", "03CE", "01AB", "47NB", "02IK")
 ORIGINS = ("CN", "KR", "JP", "US", "DE", "TH", "VN", "SG")
 HS = ("85171300", "84713020", "87032363", "30049099", "61091010", "72085100")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# The trader population: part of the simulated world, the same in every run.
+TRADERS = 30
+TRADER_SEED_BASE = 7000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +90,23 @@ class _Declaration:
     history: list[Version] = field(default_factory=list)
 
 
+def trader_msts(count: int = TRADERS) -> list[str]:
+    """The tax codes of the traders a `CustomsSystem(traders=count)` declares for."""
+    return [random_mst(random.Random(TRADER_SEED_BASE + i)) for i in range(count)]
+
+
 class CustomsSystem:
     """Thread-safe in-memory VNACCS; `clock` returns aware datetimes (tests may pin it)."""
 
-    def __init__(self, *, clock: Callable[[], datetime] | None = None, traders: int = 30) -> None:
+    def __init__(
+        self, *, clock: Callable[[], datetime] | None = None, traders: int = TRADERS
+    ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._declarations: dict[str, _Declaration] = {}
         self._last_time = ""
         self._next = 0
-        self._traders = [random_mst(random.Random(7000 + i)) for i in range(traders)]
+        self._traders = trader_msts(traders)
 
     # -- changing the world ---------------------------------------------------------------
 

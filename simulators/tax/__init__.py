@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from simulators.tax.generator import BAD_KINDS, STATUS_CODES
+from simulators.tax.generator import BAD_KINDS, STATUS_CODES, seller_msts
 from simulators.tax.mst import is_valid_mst, mst_check_digit, random_mst
 from simulators.tax.system import GenerateSummary, TaxSystem
 
@@ -18,6 +18,7 @@ __all__ = [
     "is_valid_mst",
     "mst_check_digit",
     "random_mst",
+    "seller_msts",
 ]
 
 

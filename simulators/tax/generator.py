@@ -16,6 +16,8 @@ from simulators.tax.mst import random_mst
 
 __all__ = [
     "BAD_KINDS",
+    "POPULATION_SEED",
+    "SELLERS",
     "STATUS_CODES",
     "Draft",
     "Seller",
@@ -24,6 +26,7 @@ __all__ = [
     "draft_invoice",
     "make_sellers",
     "render",
+    "seller_msts",
 ]
 
 # Defects a bad row can carry, exactly one per bad row.
@@ -51,6 +54,9 @@ TYPE_LETTERS = "TDLMNBGH"
 SERIES_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXY"
 BAD_DATES = ("31/02/2026", "30/02/2026", "n/a", "00/00/0000", "2026-13-45")
 CENT = Decimal("0.01")
+# The default seller population of `TaxSystem`: part of the simulated world, stable across runs.
+SELLERS = 40
+POPULATION_SEED = 2026
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,12 @@ def make_sellers(rng: random.Random, count: int) -> list[Seller]:
                 series.append(candidate)
         sellers.append(Seller(mst=mst, series=tuple(series), retail=retail))
     return sellers
+
+
+def seller_msts(count: int = SELLERS, seed: int = POPULATION_SEED) -> list[str]:
+    """The tax codes of the seller population a `TaxSystem(sellers=count,
+    population_seed=seed)` issues invoices for, in population order."""
+    return [seller.mst for seller in make_sellers(random.Random(seed), count)]
 
 
 def draft_invoice(rng: random.Random, sellers: list[Seller]) -> Draft:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from simulators.tax.generator import (
     BAD_KINDS,
+    POPULATION_SEED,
+    SELLERS,
     Draft,
     apply_defect,
     draft_invoice,
@@ -115,8 +117,8 @@ class TaxSystem:
         self,
         db_path: Path | str,
         *,
-        sellers: int = 40,
-        population_seed: int = 2026,
+        sellers: int = SELLERS,
+        population_seed: int = POPULATION_SEED,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.db_path = Path(db_path)

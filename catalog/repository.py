@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Row, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from catalog.models import (
@@ -294,27 +294,44 @@ def count_records(session: Session, *, dataset_id: str) -> int:
 
 
 # --- outbox ------------------------------------------------------------------------------------
-def claim_outbox(session: Session, *, limit: int) -> list[OutboxEntry]:
-    """Claim up to `limit` unsent entries, oldest first.
+def claim_outbox(session: Session, *, limit: int) -> Sequence[Row[Any]]:
+    """Claim up to `limit` unsent entries, oldest first, as plain rows (no ORM objects: the
+    relay reads thousands per pass).
 
     On PostgreSQL the rows stay locked (FOR UPDATE SKIP LOCKED) until the caller's transaction
     ends, so several relays share the outbox without sending a row twice at the same time.
     SQLite has no row locks and ignores the clause: run one relay per SQLite file.
     """
-    return list(
-        session.scalars(
-            select(OutboxEntry)
-            .where(OutboxEntry.sent_at.is_(None))
-            .order_by(OutboxEntry.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-    )
+    return session.execute(
+        select(
+            OutboxEntry.id,
+            OutboxEntry.kind,
+            OutboxEntry.dataset_id,
+            OutboxEntry.seq,
+            OutboxEntry.batch_id,
+            OutboxEntry.row_index,
+        )
+        .where(OutboxEntry.sent_at.is_(None))
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=OutboxEntry)
+    ).all()
 
 
-def records_by_seq(session: Session, *, dataset_id: str, seqs: Iterable[int]) -> dict[int, Record]:
-    rows = session.scalars(
-        select(Record).where(Record.dataset_id == dataset_id, Record.seq.in_(list(seqs)))
+def records_by_seq(
+    session: Session, *, dataset_id: str, seqs: Iterable[int]
+) -> dict[int, Row[Any]]:
+    """What the relay needs of each record, as plain rows keyed by sequence number."""
+    rows = session.execute(
+        select(
+            Record.seq,
+            Record.record_id,
+            Record.record_key,
+            Record.batch_id,
+            Record.schema_id,
+            Record.payload,
+            Record.created_at,
+        ).where(Record.dataset_id == dataset_id, Record.seq.in_(list(seqs)))
     ).all()
     return {row.seq: row for row in rows}
 
@@ -337,7 +354,11 @@ def quarantined_rows(
 
 def mark_outbox_sent(session: Session, *, ids: Sequence[int], at: datetime) -> None:
     if ids:
-        session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(list(ids))).values(sent_at=at))
+        # No ORM session synchronisation: nothing in the session holds these rows.
+        session.execute(
+            update(OutboxEntry).where(OutboxEntry.id.in_(list(ids))).values(sent_at=at),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def count_outbox_attempt(session: Session, *, ids: Sequence[int]) -> None:

@@ -237,9 +237,7 @@ class NdxpClient:
             log.exception("could not log NDXP message %s", content["message_id"])
 
     # --- the platform API ------------------------------------------------------------------------
-    def register_service(
-        self, *, service_code: str, title: str, openapi: dict[str, Any]
-    ) -> str:
+    def register_service(self, *, service_code: str, title: str, openapi: dict[str, Any]) -> str:
         """Register (or find registered) one of the hub's services: "registered" | "exists"."""
         try:
             self.exchange(

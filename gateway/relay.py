@@ -16,16 +16,17 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaProducer
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import repository
-from catalog.models import Batch, Dataset, OutboxEntry, SchemaVersion
+from catalog.clock import as_utc
+from catalog.models import Batch, Dataset, SchemaVersion
 from gateway.broker import TopicAdmin
 from gateway.messages import Message, dead_letter_message, record_message
 from gateway.settings import Settings
@@ -179,7 +180,7 @@ class OutboxRelay:
         return self._schema_versions[schema_id]
 
     def _build_messages(
-        self, session: Session, entries: list[OutboxEntry]
+        self, session: Session, entries: Sequence[Row[Any]]
     ) -> list[tuple[int, Message]]:
         seqs: dict[str, list[int]] = defaultdict(list)
         dead: list[tuple[str, int]] = []
@@ -218,7 +219,7 @@ class OutboxRelay:
                     seq=record.seq,
                     batch_id=record.batch_id,
                     payload=record.payload,
-                    created_at=_aware(record.created_at),
+                    created_at=as_utc(record.created_at),
                     traceparent=traceparents[record.batch_id],
                 )
             else:
@@ -232,7 +233,7 @@ class OutboxRelay:
                     record_key=row.record_key,
                     raw=row.raw,
                     errors=row.errors,
-                    created_at=_aware(row.created_at),
+                    created_at=as_utc(row.created_at),
                     traceparent=traceparents[row.batch_id],
                 )
             messages.append((entry.id, message))
@@ -295,8 +296,3 @@ def _aborter(producer: Any) -> Callable[[Any], None]:
             sender.force_close()  # only sets flags: safe from the sender thread's own callback
 
     return abort
-
-
-def _aware(at: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
-    return at if at.tzinfo else at.replace(tzinfo=UTC)

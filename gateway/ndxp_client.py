@@ -176,10 +176,11 @@ class NdxpClient:
             status = response.status_code
             if status >= 400:
                 kind = NdxpUnavailable if status >= 500 or status == 429 else NdxpRefused
+                error_type = _error_type(response)
                 failure = kind(
-                    f"{method} {path}: {status} {_error_type(response)}: {_error_message(response)}",
+                    f"{method} {path}: {status} {error_type}: {_error_message(response)}",
                     status=status,
-                    type_=_error_type(response),
+                    type_=error_type,
                 )
             else:
                 echoed = response.headers.get("X-Road-Request-Hash")

@@ -203,15 +203,26 @@ def dataset_openapi(
                     "operationId": f"read_{dataset_id.replace('.', '_')}",
                     "summary": f"Page the records of {dataset_id} by sequence",
                     "parameters": [
-                        _query("after", {"type": "integer", "minimum": 0, "default": 0},
-                               "return records with seq > after"),
-                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 5000,
-                                         "default": 500}, "page size"),
-                        _query("key", {"type": "string", "maxLength": 200},
-                               f"only the versions of one key ({key_field})"),
-                        _query("view", {"type": "string", "enum": ["history", "latest"],
-                                        "default": "history"},
-                               "latest keeps only each key's newest version"),
+                        _query(
+                            "after",
+                            {"type": "integer", "minimum": 0, "default": 0},
+                            "return records with seq > after",
+                        ),
+                        _query(
+                            "limit",
+                            {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500},
+                            "page size",
+                        ),
+                        _query(
+                            "key",
+                            {"type": "string", "maxLength": 200},
+                            f"only the versions of one key ({key_field})",
+                        ),
+                        _query(
+                            "view",
+                            {"type": "string", "enum": ["history", "latest"], "default": "history"},
+                            "latest keeps only each key's newest version",
+                        ),
                     ],
                     "responses": {
                         "200": {
@@ -232,5 +243,10 @@ def dataset_openapi(
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }

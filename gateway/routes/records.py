@@ -215,6 +215,7 @@ async def publish_records(
         connector,
         schema_version,
     )
+    request.state.audit_records = answer.body.get("accepted")
     headers = {"Location": f"/v1/batches/{answer.body['batch_id']}"}
     if contract.status == "deprecated":
         headers["Deprecation"] = "true"

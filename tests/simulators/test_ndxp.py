@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import hmac
 import itertools
 import json
 import random
@@ -89,8 +91,8 @@ def provider_app(state: Provider) -> FastAPI:
         if rest == "slow":
             await asyncio.sleep(2.0)
         if rest == "conflict":
-            body_out = {"type": "caller.conflict", "message": "the provider says no", "detail": "p1"}
-            return JSONResponse(body_out, 409)
+            answer = {"type": "caller.conflict", "message": "the provider says no", "detail": "p1"}
+            return JSONResponse(answer, 409)
         return {"ok": True, "code": code, "rest": rest, "echo": body.decode()}
 
     return app
@@ -165,6 +167,12 @@ def pair(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def openapi() -> dict[str, Any]:
     return {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {"/records": {}}}
+
+
+def doc_request_hash(message_id: str, body: bytes) -> str:
+    """`X-Road-Request-Hash` as docs/ndxp-protocol.md words it."""
+    inner = hashlib.sha256(body).hexdigest()
+    return hashlib.sha256(f"{message_id}\n{inner}".encode()).hexdigest()
 
 
 def assert_error(response: httpx.Response, status: int, kind: str, world: World) -> None:
@@ -286,7 +294,8 @@ def test_routing_forwards_every_header_with_a_proof_the_provider_verifies(
     assert response.json()["ok"] is True and response.json()["echo"] == body.decode()
     assert response.headers["content-type"] == "application/json"
     assert response.headers["X-Road-Id"] == message_id
-    assert response.headers["X-Road-Request-Hash"] == request_hash(message_id, body)
+    assert response.headers["X-Road-Request-Hash"] == doc_request_hash(message_id, body)
+    assert request_hash(message_id, body) == doc_request_hash(message_id, body)
     assert response.headers["traceparent"] == trace
 
     [seen] = world.provider.seen[before:]
@@ -303,12 +312,18 @@ def test_routing_forwards_every_header_with_a_proof_the_provider_verifies(
     assert headers["content-type"] == "application/json"
     assert abs(int(headers["x-ndxp-timestamp"]) - time.time()) < 30
     assert "authorization" not in headers  # the member's NDXP token stays with NDXP
-    expected = proof(
+    # the proof exactly as docs/ndxp-protocol.md words it, computed here from scratch
+    signed = "\n".join(
+        (message_id, client["member_id"], sid, "POST", seen["target"],
+         headers["x-ndxp-timestamp"], hashlib.sha256(body).hexdigest())
+    )  # fmt: skip
+    expected = hmac.new(provider["proof_key"].encode(), signed.encode(), "sha256").hexdigest()
+    assert headers["x-ndxp-proof"] == expected
+    assert expected == proof(
         provider["proof_key"], message_id=message_id, client=client["member_id"],
         service_id=sid, method="POST", target=seen["target"],
         timestamp=headers["x-ndxp-timestamp"], body=body,
     )  # fmt: skip
-    assert headers["x-ndxp-proof"] == expected
     other_key = world.member()["proof_key"]
     assert not verify_proof(
         other_key, expected, message_id=message_id, client=client["member_id"],
@@ -333,14 +348,13 @@ def test_ndxp_starts_a_traceparent_when_the_caller_sends_none(world: World, pair
 def test_the_exchange_log_records_each_routed_message(world: World, pair: Any) -> None:
     provider, client = pair
     message_id = f"log-{uuid.uuid4()}"
-    world.call(
-        client, f"/r/{provider['member_id']}/tax.einvoice/records", headers={"X-Road-Id": message_id}
-    )
+    path = f"/r/{provider['member_id']}/tax.einvoice/records"
+    world.call(client, path, headers={"X-Road-Id": message_id})
     entries = world.http.get("/log", params={"message_id": message_id}, headers=ADMIN_AUTH).json()
     [entry] = entries["entries"]
     assert entry["client"] == client["member_id"] and entry["status"] == 200
     assert entry["service_id"] == f"{provider['member_id']}/tax.einvoice"
-    assert entry["request_hash"] == request_hash(message_id, b"")
+    assert entry["request_hash"] == doc_request_hash(message_id, b"")
     assert entry["error_type"] is None and entry["duration_ms"] > 0
     member_auth = {"Authorization": f"Bearer {client['token']}"}
     assert world.http.get("/log", headers=member_auth).status_code == 403
@@ -350,15 +364,15 @@ def test_caller_faults_are_refused_before_reaching_the_provider(world: World, pa
     provider, client = pair
     path = f"/r/{provider['member_id']}/tax.einvoice/records"
     before = len(world.provider.seen)
-    no_token = world.http.get(path, headers={"X-Road-Client": client["member_id"], "X-Road-Id": "1"})
+    routing = {"X-Road-Client": client["member_id"]}
+    no_token = world.http.get(path, headers={**routing, "X-Road-Id": "1"})
     assert_error(no_token, 401, "caller.unauthorized", world)
     bad_token = world.call(client, path, headers={"Authorization": "Bearer forged"})
     assert_error(bad_token, 401, "caller.unauthorized", world)
     spoofed = world.call(client, path, headers={"X-Road-Client": provider["member_id"]})
     assert_error(spoofed, 403, "caller.access_denied", world)
     no_message_id = world.http.get(
-        path,
-        headers={"Authorization": f"Bearer {client['token']}", "X-Road-Client": client["member_id"]},
+        path, headers={**routing, "Authorization": f"Bearer {client['token']}"}
     )
     assert_error(no_message_id, 400, "caller.bad_request", world)
     unknown = world.call(client, f"/r/{provider['member_id']}/no.such/records")
@@ -429,11 +443,11 @@ def test_platform_faults_down_and_slow(world: World, pair: Any) -> None:
 def test_the_enterprise_registry_answers_single_lookups(world: World) -> None:
     caller = world.member()  # every member may use it from creation
     registry = EnterpriseRegistry()
-    seller = next(m for m in seller_msts() if registry.lookup(m).status == "active")  # type: ignore[union-attr]
+    seller = next(m for m in seller_msts() if registry.lookup(m).status == "active")
     found = world.call(caller, f"{REGISTRY}/enterprises/{seller}")
     assert found.status_code == 200
     assert found.json()["tax_code"] == seller and found.json()["status"] == "active"
-    assert found.json()["name"] == registry.lookup(seller).name  # type: ignore[union-attr]
+    assert found.json()["name"] == registry.lookup(seller).name
     [closed] = registry.sample("closed", 1)
     assert world.call(caller, f"{REGISTRY}/enterprises/{closed}").json()["status"] == "closed"
     missing = world.call(caller, f"{REGISTRY}/enterprises/{unknown_mst(random.Random(1))}")
@@ -476,7 +490,7 @@ def test_the_registry_knows_every_mst_the_simulators_use(tmp_path: Any) -> None:
         assert registry.lookup(mst) is not None, mst
     branch = next(m for m in seller_msts() if "-" in m)
     parent = registry.lookup(branch.split("-")[0])
-    assert parent is not None and registry.lookup(branch).status == parent.status  # type: ignore[union-attr]
+    assert parent is not None and registry.lookup(branch).status == parent.status
 
 
 def test_the_registry_is_deterministic_with_realistic_shares() -> None:
@@ -492,7 +506,8 @@ def test_the_registry_is_deterministic_with_realistic_shares() -> None:
     assert 0.02 < statuses["suspended"] / len(msts) < 0.04
     names = {e.name for e in first if e is not None}
     assert len(names) > 1000
-    assert all(n.startswith(("Công ty", "Doanh nghiệp", "Hợp tác xã", "Tổng công ty")) for n in names)
+    forms = ("Công ty", "Doanh nghiệp", "Hợp tác xã", "Tổng công ty")
+    assert all(n.startswith(forms) for n in names)
     assert one.sample("suspended", 3, seed=5) == two.sample("suspended", 3, seed=5)
 
 
@@ -529,10 +544,10 @@ def test_the_command_line_prints_working_credentials() -> None:
 
         def lookup() -> httpx.Response | None:
             try:
+                auth = {"Authorization": f"Bearer {fdxp['token']}"}
                 return httpx.get(
                     f"{url}{REGISTRY}/enterprises/{seller_msts()[0]}",
-                    headers={"Authorization": f"Bearer {fdxp['token']}",
-                             "X-Road-Client": member, "X-Road-Id": "cli-1"},  # fmt: skip
+                    headers={**auth, "X-Road-Client": member, "X-Road-Id": "cli-1"},
                     trust_env=False,
                 )
             except httpx.TransportError:

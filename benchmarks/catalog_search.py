@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from catalog import datasets as catalog  # noqa: E402
-from catalog import repository  # noqa: E402
-from catalog.models import Dataset, QualitySuite, SchemaVersion  # noqa: E402
-from gateway.app import prepare_database  # noqa: E402
-from gateway.database import build_engine, session_factory  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
+from catalog import datasets as catalog
+from catalog import repository
+from catalog.models import Dataset, QualitySuite, SchemaVersion
+from gateway.app import prepare_database
+from gateway.database import build_engine, session_factory
+from gateway.settings import Settings
 
 DOMAINS = ("tax", "treasury", "customs", "budget", "debt", "securities")
 OWNERS = ("TCT", "KBNN", "TCHQ", "THTK")

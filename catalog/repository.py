@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from catalog.models import (
@@ -294,7 +294,7 @@ def count_records(session: Session, *, dataset_id: str) -> int:
 
 
 # --- outbox ------------------------------------------------------------------------------------
-def claim_outbox(session: Session, *, limit: int) -> Sequence[Row[Any]]:
+def claim_outbox(session: Session, *, limit: int) -> Sequence[Any]:
     """Claim up to `limit` unsent entries, oldest first, as plain rows (no ORM objects: the
     relay reads thousands per pass).
 
@@ -318,9 +318,7 @@ def claim_outbox(session: Session, *, limit: int) -> Sequence[Row[Any]]:
     ).all()
 
 
-def records_by_seq(
-    session: Session, *, dataset_id: str, seqs: Iterable[int]
-) -> dict[int, Row[Any]]:
+def records_by_seq(session: Session, *, dataset_id: str, seqs: Iterable[int]) -> dict[int, Any]:
     """What the relay needs of each record, as plain rows keyed by sequence number."""
     rows = session.execute(
         select(

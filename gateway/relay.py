@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaProducer
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import repository
@@ -180,7 +180,7 @@ class OutboxRelay:
         return self._schema_versions[schema_id]
 
     def _build_messages(
-        self, session: Session, entries: Sequence[Row[Any]]
+        self, session: Session, entries: Sequence[Any]
     ) -> list[tuple[int, Message]]:
         seqs: dict[str, list[int]] = defaultdict(list)
         dead: list[tuple[str, int]] = []

@@ -219,7 +219,9 @@ def cached_enterprises(
     found: dict[str, EnterpriseCache] = {}
     for start in range(0, len(codes), 500):
         for entry in session.scalars(
-            select(EnterpriseCache).where(EnterpriseCache.tax_code.in_(codes[start : start + 500]))
+            select(EnterpriseCache)
+            .where(EnterpriseCache.tax_code.in_(codes[start : start + 500]))
+            .execution_options(populate_existing=True)  # upserts bypass the identity map
         ):
             if as_utc(entry.expires_at) > now:
                 found[entry.tax_code] = entry

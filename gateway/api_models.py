@@ -131,6 +131,7 @@ class BatchPublic(BaseModel):
     last_seq: int | None
     created_at: datetime
     answer: dict[str, Any]
+    traceparent: str | None = None  # the W3C trace the batch was sent in
 
 
 class KeyCreate(BaseModel):

@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
@@ -70,9 +71,11 @@ def create_app(
     engine: Engine | None = None,
     quality_engine: QualityEngine | None = None,
     start_relay: bool | None = None,
+    ndxp_transport: httpx.BaseTransport | None = None,
 ) -> FastAPI:
     """Build the gateway. `kafka_bootstrap` overrides settings (the embedded broker's address);
-    without any bootstrap the hub still accepts records and the outbox waits for a relay."""
+    without any bootstrap the hub still accepts records and the outbox waits for a relay.
+    `ndxp_transport` replaces the network under the NDXP client (tests)."""
     bootstrap = kafka_bootstrap or settings.kafka_bootstrap or None
     run_relay = settings.relay_enabled if start_relay is None else start_relay
 
@@ -100,7 +103,9 @@ def create_app(
             )
             relay.start()
         write_sessions = write_session_factory(db)
-        ndxp_client = NdxpClient(settings=settings, sessions=write_sessions)
+        ndxp_client = NdxpClient(
+            settings=settings, sessions=write_sessions, transport=ndxp_transport
+        )
         enterprises = EnterpriseRegistry(
             client=ndxp_client, sessions=write_sessions, settings=settings
         )

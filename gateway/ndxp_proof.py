@@ -76,6 +76,9 @@ def proof_problem(
         timestamp=timestamp,
         body=body,
     )
-    if not hmac.compare_digest(expected, given.strip().lower()):
+    # Bytes: compare_digest refuses str with non-ASCII characters (headers are latin-1).
+    if not hmac.compare_digest(
+        expected.encode(), given.strip().lower().encode("latin-1", "replace")
+    ):
         return "the NDXP proof does not match this request"
     return None

@@ -33,4 +33,5 @@ def get_batch(batch_id: str, session: SessionDep, principal: PrincipalDep) -> Ba
         last_seq=batch.last_seq,
         created_at=batch.created_at,
         answer=batch.response["body"],
+        traceparent=batch.traceparent,
     )

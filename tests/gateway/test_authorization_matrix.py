@@ -141,7 +141,7 @@ def registry_same_schema(w: World) -> tuple[str, Any]:
 
 
 def registry_lookup(w: World) -> tuple[str, Any]:
-    path, body = registry_same_schema(w)
+    _, body = registry_same_schema(w)
     return "/registry/subjects/fdxp.tax.einvoice-value", body
 
 
@@ -173,6 +173,8 @@ def key_action(suffix: str) -> Call:
 
 
 REQUEST = {"dataset_id": "tax.einvoice", "purpose": "a purpose of ten characters"}
+MEMBER = "VN/GOV/000.00.00.G09/BCT"
+RIGHT = {"client": MEMBER, "dataset_id": "tax.einvoice"}
 D = "/v1/datasets/tax.einvoice"
 
 # (method, OpenAPI path) -> (how to call it, who gets through)
@@ -236,6 +238,18 @@ MATRIX: dict[tuple[str, str], tuple[Call, set[str]]] = {
     ("GET", "/v1/audit"): (fixed("/v1/audit"), ADMIN),
     ("GET", "/v1/audit/verify"): (fixed("/v1/audit/verify"), ADMIN),
     ("GET", "/v1/catalog.jsonld"): (fixed("/v1/catalog.jsonld"), EVERYONE),
+    ("GET", "/v1/datasets/{dataset_id}/rechecks"): (fixed(f"{D}/rechecks"), OWN_UNIT),
+    ("GET", "/v1/ndxp/rights"): (fixed("/v1/ndxp/rights"), ADMIN),
+    ("POST", "/v1/ndxp/rights"): (fixed("/v1/ndxp/rights", RIGHT), ADMIN),
+    ("DELETE", "/v1/ndxp/rights"): (
+        fixed(f"/v1/ndxp/rights?client={MEMBER}&dataset_id=tax.einvoice"), ADMIN
+    ),
+    ("POST", "/v1/ndxp/services/register"): (fixed("/v1/ndxp/services/register", {}), ADMIN),
+    ("GET", "/v1/ndxp/messages"): (fixed("/v1/ndxp/messages"), ADMIN),
+    ("GET", "/v1/ndxp/messages/verify"): (fixed("/v1/ndxp/messages/verify"), ADMIN),
+    ("GET", "/v1/ndxp/messages/{message_id}"): (fixed("/v1/ndxp/messages/m-1"), ADMIN),
+    # Reached through NDXP only: an API key counts for nothing, every caller lacks the proof.
+    ("GET", "/ndxp/{dataset_id}/records"): (fixed("/ndxp/tax.einvoice/records"), set()),
     ("GET", "/registry"): (fixed("/registry"), EVERYONE),
     ("GET", "/registry/schemas/types"): (fixed("/registry/schemas/types"), EVERYONE),
     ("GET", "/registry/subjects"): (fixed("/registry/subjects"), EVERYONE),
@@ -277,6 +291,7 @@ MATRIX: dict[tuple[str, str], tuple[Call, set[str]]] = {
     ),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+NDXP_PROOF_ONLY = {("GET", "/ndxp/{dataset_id}/records")}
 
 
 def routes_of(hub: Hub) -> set[tuple[str, str]]:
@@ -303,6 +318,8 @@ def test_authorization_matrix(world: World) -> None:
             status = response.status_code
             if (method, template) in PUBLIC:
                 ok = status < 400
+            elif (method, template) in NDXP_PROOF_ONLY:
+                ok = status == 401 and response.json()["type"] == "caller.invalid_proof"
             elif role in ("no_key", "revoked_key"):
                 ok = status == 401
             elif role in allowed:

@@ -69,8 +69,17 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def write_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for requests that write: on SQLite their transactions begin IMMEDIATE."""
-    return sessionmaker(engine.execution_options(**{WRITE_INTENT: True}), expire_on_commit=False)
+    """Sessions for requests that write: on SQLite their transactions begin IMMEDIATE until
+    the first commit. After it, the session goes back to deferred transactions: what a route
+    reads to build its answer must not hold the write lock while the response (and its audit
+    entry, written by the middleware) is on its way."""
+    factory = sessionmaker(engine.execution_options(**{WRITE_INTENT: True}), expire_on_commit=False)
+
+    @event.listens_for(factory, "after_commit")
+    def _defer_after_commit(session: Session) -> None:
+        session.bind = engine
+
+    return factory
 
 
 def is_postgres(engine: Engine) -> bool:

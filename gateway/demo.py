@@ -238,6 +238,9 @@ def run_demo(
         elapsed = time.perf_counter() - started
 
         ok = _summary(console, sources, readers, elapsed=elapsed)
+        tax = next(s for s in sources if s.dataset_id == "tax.einvoice")
+        expected_tax = tax.summary.accepted if tax.summary else 0
+        ok = ndxp_reading(admin, settings, hub_url, expected=expected_tax, console=console) and ok
         connectors = admin.get("/v1/connectors").json()
         console.print(
             "connector health: "
@@ -253,6 +256,69 @@ def run_demo(
             except KeyboardInterrupt:
                 pass
         return ok
+
+
+HUB_MEMBER = "VN/GOV/000.00.00.G12/FDXP"
+MOIT_MEMBER = "VN/GOV/000.00.00.G09/BCT"  # the Ministry of Industry and Trade (illustrative)
+
+
+def ndxp_reading(
+    admin: httpx.Client, settings: Settings, hub_url: str, *, expected: int, console: Console
+) -> bool:
+    """Another ministry reads the hub's e-invoices through the national platform (NDXP)."""
+    from simulators.ndxp import Platform, bootstrap_member, running
+
+    platform_token = secrets.token_urlsafe(16)
+    with running(Platform(), admin_token=platform_token) as ndxp_url:
+        member = bootstrap_member(ndxp_url, platform_token, HUB_MEMBER, "FDXP", hub_url)
+        # the running hub reads its NDXP settings at each use: joining needs no restart
+        settings.ndxp_url = ndxp_url
+        settings.ndxp_token = member["token"]
+        settings.ndxp_proof_key = member["proof_key"]
+        moit = bootstrap_member(ndxp_url, platform_token, MOIT_MEMBER, "Bộ Công Thương")
+        admin.post("/v1/ndxp/services/register").raise_for_status()
+        fields = ["invoice_id", "issued_date", "seller_tax_code", "total_amount", "status"]
+        admin.post(
+            "/v1/ndxp/rights",
+            json={"client": MOIT_MEMBER, "dataset_id": "tax.einvoice", "fields": fields},
+        ).raise_for_status()
+        keys: set[str] = set()
+        narrowed = True  # the grant's field list is all the ministry sees
+        latencies: list[float] = []
+        after = 0
+        with httpx.Client(timeout=30) as ministry:
+            while True:
+                started = time.perf_counter()
+                response = ministry.get(
+                    f"{ndxp_url}/r/{HUB_MEMBER}/tax.einvoice/records",
+                    params={"after": after, "limit": 500},
+                    headers={
+                        "Authorization": f"Bearer {moit['token']}",
+                        "X-Road-Client": MOIT_MEMBER,
+                        "X-Road-Id": secrets.token_hex(16),
+                        "X-Road-UserId": "VN-CCCD-001099012345",
+                        "X-Road-Issue": "BCT-2026-0042",
+                    },
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                page = response.json()
+                if not page["items"]:
+                    break
+                keys.update(item["key"] for item in page["items"])
+                narrowed = narrowed and all(set(i["data"]) <= set(fields) for i in page["items"])
+                after = page["next_after"]
+        verified = admin.get("/v1/ndxp/messages/verify").json()
+    latencies.sort()
+    complete = len(keys) == expected and verified["valid"] and narrowed
+    console.print(
+        f"NDXP: {MOIT_MEMBER} (Bộ Công Thương) read {len(keys)} of {expected} e-invoices "
+        f"through the national platform, fields limited to {len(fields)}; "
+        f"{len(latencies)} pages, median round trip {latencies[len(latencies) // 2]:.0f} ms; "
+        f"message log {'verified ✓' if verified['valid'] else 'BROKEN ✗'}"
+        + ("" if complete else "  [red]✗[/red]")
+    )
+    return complete
 
 
 def _summary(

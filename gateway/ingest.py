@@ -112,8 +112,10 @@ def store_batch(
         first_seq = repository.reserve_seqs(
             session, dataset_id=contract.dataset_id, count=len(accepted)
         )
-    if idempotency_key:
-        # Re-checked under the lock: a concurrent twin of this request may have committed.
+    if idempotency_key and first_seq is not None:
+        # Re-checked under the dataset lock: a concurrent twin may have committed meanwhile.
+        # (Without accepted rows there is no lock to hold; the batches table's unique key
+        # catches the twin and the route answers with the first answer.)
         existing = repository.find_batch_by_idempotency_key(
             session,
             unit_code=principal.unit,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import os
 import signal
@@ -20,15 +19,7 @@ import httpx
 import psutil
 
 from connectors.client import HubClient
-from gateway.broker import free_port
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    # The gateway gets SIGTERM if the bench dies, so no orphan keeps the port or the database.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+from gateway.broker import die_with_parent, free_port
 
 
 class GatewayError(RuntimeError):
@@ -95,7 +86,7 @@ class GatewayProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = started + timeout
         with httpx.Client(base_url=self.url, timeout=2.0) as client:
@@ -156,7 +147,7 @@ class RelayProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         return self
 
@@ -360,7 +351,7 @@ class Profiler:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         time.sleep(0.5)  # py-spy attaches
         if self.process.poll() is not None:

@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from catalog.migrate import upgrade
 from gateway.bootstrap import ensure_admin_key, seed_catalog
-from gateway.contracts import QualityGate
+from gateway.contracts import QualityChecker, QualityGate
 from gateway.database import (
     build_engine,
     is_postgres,
@@ -25,6 +26,7 @@ from gateway.errors import install_error_handlers
 from gateway.limits import RateLimiter
 from gateway.middleware import install_middleware
 from gateway.ndxp_client import NdxpClient
+from gateway.quality_pool import ProcessQualityGate
 from gateway.references import EnterpriseRegistry, ReferenceChecker, ReferenceRechecker
 from gateway.relay import OutboxRelay
 from gateway.routes import (
@@ -115,11 +117,17 @@ def create_app(
         # Background workers (the relay, the re-checker) run together or not at all.
         if run_relay and settings.ndxp_recheck_enabled:
             rechecker.start()
+        quality: QualityChecker
+        if quality_engine is not None or settings.quality_workers == 0:
+            quality = QualityGate(quality_engine or QualityEngine())
+        else:
+            quality = ProcessQualityGate(settings.quality_workers)
+            await run_in_threadpool(quality.warm_up)  # pay the GX import before serving
         app.state.hub = Hub(
             settings=settings,
             sessions=sessions,
             write_sessions=write_sessions,
-            quality=QualityGate(quality_engine or QualityEngine()),
+            quality=quality,
             limiter=RateLimiter(
                 rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
             ),
@@ -134,6 +142,8 @@ def create_app(
         finally:
             rechecker.stop()
             ndxp_client.close()
+            if isinstance(quality, ProcessQualityGate):
+                quality.close()
             if relay is not None:
                 relay.stop()
             if engine is None:

@@ -27,9 +27,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    # Linux: the broker gets SIGTERM when the process that started it dies, even by SIGKILL,
-    # so a killed `fdxp` never leaves an orphan broker behind.
+def die_with_parent() -> None:
+    # Linux: this (child) process gets SIGTERM when the process that started it dies, even by
+    # SIGKILL, so a killed `fdxp` leaves no orphan broker or worker behind.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -69,7 +69,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         try:
             wait_for_broker(self.bootstrap, timeout=self.start_timeout, process=self._process)

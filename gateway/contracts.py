@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -75,6 +75,15 @@ def codec_for_schema_id(session: Session, *, schema_id: int) -> AvroCodec:
     if schema is None:
         raise LookupError(f"schema id {schema_id} is not registered")
     return codec_for(schema.schema_json)
+
+
+class QualityChecker(Protocol):
+    """Runs a contract's quality suite on a batch: in process (QualityGate) or in worker
+    processes (gateway/quality_pool.py)."""
+
+    def check(
+        self, contract: Contract, rows: list[tuple[int, dict[str, Any]]]
+    ) -> tuple[list[RowError], list[RuleResult]]: ...
 
 
 class QualityGate:

@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth import Principal, authenticate
-from gateway.contracts import QualityGate
+from gateway.contracts import QualityChecker
 from gateway.limits import RateLimiter
 from gateway.ndxp_client import NdxpClient
 from gateway.references import ReferenceChecker, ReferenceRechecker
@@ -25,7 +25,7 @@ class Hub:
     settings: Settings
     sessions: sessionmaker[Session]
     write_sessions: sessionmaker[Session]
-    quality: QualityGate
+    quality: QualityChecker
     limiter: RateLimiter
     relay: OutboxRelay | None = None
     broker_bootstrap: str | None = None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from catalog import ndxp, repository
 from catalog.models import Batch, OutboxEntry, QualityRun, QuarantinedRow, Record
 from gateway.auth import Principal
-from gateway.contracts import Contract, QualityGate
+from gateway.contracts import Contract, QualityChecker
 from gateway.errors import Conflict
 from gateway.references import Deferral, ReferenceChecker
 from gateway.tracing import new_traceparent
@@ -58,7 +58,7 @@ class BatchCheck(NamedTuple):
 def check_batch(
     contract: Contract,
     records: list[Any],
-    quality: QualityGate,
+    quality: QualityChecker,
     references: ReferenceChecker | None = None,
     *,
     traceparent: str | None = None,

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     topic_prefix: str = "fdxp"
     topic_partitions: int = 1
     relay_enabled: bool = True
+    # Great Expectations in N worker processes (another core, the gateway's GIL stays free);
+    # 0 runs it in the gateway process.
+    quality_workers: int = 1
     relay_batch_size: int = 2000
     relay_poll_interval: float = 0.05
     max_batch_records: int = 10_000

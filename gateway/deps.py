@@ -51,7 +51,9 @@ def get_session(request: Request, hub: HubDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Closed as soon as the route returns (not after the response is sent): on SQLite an open
+# write transaction would otherwise block the audit entry the middleware writes meanwhile.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_principal(

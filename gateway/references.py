@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import ndxp
 from gateway.ndxp_client import NdxpClient, NdxpFailure
 from gateway.settings import Settings
+from gateway.workers import BackgroundLoop
 from schemas.reference import ReferenceRule
 from schemas.results import RowError, RuleResult
 
@@ -157,7 +158,9 @@ class ReferenceChecker:
         return outcome
 
 
-class ReferenceRechecker:
+class ReferenceRechecker(BackgroundLoop):
+    thread_name = "fdxp-recheck"
+
     """Re-checks deferred rows once NDXP answers again: a background thread, like the relay."""
 
     def __init__(
@@ -172,8 +175,7 @@ class ReferenceRechecker:
         self._sessions = sessions
         self._settings = settings
         self._batch_size = batch_size
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        super().__init__()
         self.resolved = 0
 
     def recheck_once(self) -> int:
@@ -232,16 +234,3 @@ class ReferenceRechecker:
                 self.recheck_once()
             except Exception:  # the loop survives a database or NDXP outage
                 log.exception("reference re-check pass failed")
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self.run, args=(self._stop,), name="fdxp-recheck", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

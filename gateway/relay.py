@@ -30,6 +30,7 @@ from catalog.models import Batch, Dataset, SchemaVersion
 from gateway.broker import TopicAdmin
 from gateway.messages import Message, dead_letter_message, record_message
 from gateway.settings import Settings
+from gateway.workers import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def kafka_producer(bootstrap: str) -> KafkaProducer:
     )
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
+    thread_name = "fdxp-relay"
+
     def __init__(
         self,
         *,
@@ -80,8 +83,7 @@ class OutboxRelay:
         self.topics_created = 0
         self._datasets: dict[str, Dataset] = {}
         self._schema_versions: dict[int, int] = {}
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        super().__init__()
         self.published = 0
         self.last_error: str | None = None
 
@@ -257,19 +259,6 @@ class OutboxRelay:
                 backoff = min(max(backoff * 2, 0.2), 5.0)
                 stop.wait(backoff)
         self._reset_producer()
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self.run, args=(self._stop,), name="fdxp-relay", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def drain(self, *, timeout: float = 30) -> int:
         """Publish until nothing is pending (used on shutdown and by tests)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ class PublishResult:
     rejected: int
     errors: tuple[RecordError, ...]
     replayed: bool = False  # the hub answered from an earlier request with the same key
+
+
+def new_traceparent() -> str:
+    """A W3C trace context header for a new trace: version 00, trace id, span id, sampled."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 class HubClient:
@@ -102,8 +108,19 @@ class HubClient:
     ) -> PublishResult:
         """POST one batch; retries RetriableError with backoff, raises FatalError at once."""
         body = orjson.dumps({"records": records})
-        headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
+        # The batch's trace starts here: the hub keeps it with the batch and passes it on (Kafka
+        # headers, audit, NDXP calls). One trace per batch, the same across its retries.
+        traceparent = new_traceparent()
+        headers = {
+            "Idempotency-Key": idempotency_key,
+            "Content-Type": "application/json",
+            "traceparent": traceparent,
+        }
         url = f"/v1/datasets/{dataset_id}/records"
+        log.info(
+            "publishing %d records to %s (idempotency key %s, traceparent %s)",
+            len(records), dataset_id, idempotency_key, traceparent,
+        )  # fmt: skip
 
         def attempt() -> PublishResult:
             response = self._send("POST", url, content=body, headers=headers)

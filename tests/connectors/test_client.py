@@ -272,3 +272,28 @@ def test_health():
     with client_for(hub, []) as client:
         assert client.health() is False
     assert hub.requests[0].url.path == "/healthz"
+
+
+def test_each_batch_starts_a_trace_that_survives_retries() -> None:
+    import re
+
+    seen: list[str] = []
+    answers = iter(
+        [
+            httpx.Response(503),
+            httpx.Response(
+                200, json={"batch_id": "b1", "accepted": 1, "rejected": 0, "errors": []}
+            ),
+        ]
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["traceparent"])
+        return next(answers)
+
+    client = HubClient(
+        "http://hub", "key", transport=httpx.MockTransport(handler), sleep=lambda _: None
+    )
+    client.publish("tax.einvoice", [{"invoice_id": "x"}], "k1")
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", seen[0])

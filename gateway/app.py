@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
@@ -48,7 +49,9 @@ from gateway.routes import (
 )
 from gateway.routes.registry import install_registry_error_handler
 from gateway.settings import Settings
-from schemas.quality import QualityEngine
+
+if TYPE_CHECKING:
+    from schemas.quality import QualityEngine
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +121,12 @@ def create_app(
         if run_relay and settings.ndxp_recheck_enabled:
             rechecker.start()
         quality: QualityChecker
-        if quality_engine is not None or settings.quality_workers == 0:
-            quality = QualityGate(quality_engine or QualityEngine())
+        if quality_engine is not None:
+            quality = QualityGate(quality_engine)
+        elif settings.quality_workers == 0:
+            from schemas.quality import QualityEngine  # only this process runs GX
+
+            quality = QualityGate(QualityEngine())
         else:
             quality = ProcessQualityGate(settings.quality_workers)
             await run_in_threadpool(quality.warm_up)  # pay the GX import before serving

@@ -370,8 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
-        # kafka-python warns about its own event loop under load; not the user's concern
-        logging.getLogger("kafka").setLevel(logging.ERROR)
+        # kafka-python logs every refused connection and slow poll itself; the hub handles both
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     _exit_on_sigterm()
     try:

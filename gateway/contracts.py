@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from catalog import repository
 from schemas.codec import AvroCodec, codec_for
-from schemas.quality import QualityEngine
 from schemas.reference import ReferenceRule, split_rules
 from schemas.results import RowError, RuleResult
+
+if TYPE_CHECKING:
+    from schemas.quality import QualityEngine
 
 
 @dataclass(frozen=True, slots=True)

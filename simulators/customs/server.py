@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,14 +9,9 @@ import uvicorn
 
 from simulators.customs.app import Faults, create_app
 from simulators.customs.system import CustomsSystem
+from simulators.serving import free_port, serving
 
 __all__ = ["free_port", "running", "serve"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -32,27 +24,10 @@ def running(
     port: int | None = None,
 ) -> Iterator[str]:
     """Serve the API in a background thread; yields its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(
-        create_app(system, token=token, faults=faults),
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True, name="customs-sim")
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the customs simulator did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(
+        create_app(system, token=token, faults=faults), name="customs", host=host, port=port
+    ) as url:
+        yield url
 
 
 def serve(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,16 +9,11 @@ import uvicorn
 
 from simulators.ndxp.app import create_app
 from simulators.ndxp.platform import Platform
+from simulators.serving import free_port, serving
 
 __all__ = ["DEFAULT_PORT", "free_port", "running", "serve"]
 
 DEFAULT_PORT = 8200
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -29,27 +21,10 @@ def running(
     platform: Platform, *, admin_token: str, host: str = "127.0.0.1", port: int | None = None
 ) -> Iterator[str]:
     """Serve NDXP in a background thread; yields its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(
-        create_app(platform, admin_token=admin_token),
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True, name="ndxp-sim")
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the NDXP simulator did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(
+        create_app(platform, admin_token=admin_token), name="NDXP", host=host, port=port
+    ) as url:
+        yield url
 
 
 def serve(

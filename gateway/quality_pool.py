@@ -8,9 +8,12 @@ Each worker owns one QualityEngine (one GX context, suites cached), created on f
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from gateway.broker import die_with_parent
@@ -19,6 +22,8 @@ from schemas.results import RowError, RuleResult
 if TYPE_CHECKING:
     from gateway.contracts import Contract
     from schemas.quality import QualityEngine
+
+log = logging.getLogger(__name__)
 
 # The worker process's engine: set by `_start_worker`, the worker's own composition root.
 _worker_engine: QualityEngine | None = None
@@ -47,32 +52,52 @@ def _warm_up() -> bool:
     return _worker_engine is not None
 
 
+def _pid() -> int:
+    return os.getpid()
+
+
 class ProcessQualityGate:
     """Same contract as `QualityGate.check`, run in `workers` spawned processes."""
 
     def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the gateway runs threads (uvicorn, relay) that fork would copy mid-lock
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
         )
-        self._workers = workers
 
     def warm_up(self) -> None:
         """Start every worker and import GX now, not on the first batch."""
         for future in [self._pool.submit(_warm_up) for _ in range(self._workers)]:
             future.result(timeout=120)
 
+    def worker_pid(self) -> int:
+        """A worker's process id (for operators and tests)."""
+        return self._pool.submit(_pid).result(timeout=120)
+
     def check(
         self, contract: Contract, rows: list[tuple[int, dict[str, Any]]]
     ) -> tuple[list[RowError], list[RuleResult]]:
         if not rows or not contract.expectations:
             return [], []
-        future = self._pool.submit(
-            _check_in_worker, contract.suite_id, contract.expectations, contract.key_field, rows
-        )
-        return future.result()
+        args = (contract.suite_id, contract.expectations, contract.key_field, rows)
+        pool = self._pool
+        try:
+            return pool.submit(_check_in_worker, *args).result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start a fresh pool and try the batch once
+            # more, rather than failing every batch from now on.
+            log.warning("the quality worker pool broke; starting a new one")
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = self._new_pool()
+            return self._pool.submit(_check_in_worker, *args).result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

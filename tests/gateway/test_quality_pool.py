@@ -48,3 +48,21 @@ def test_worker_process_matches_in_process(quality_engine: QualityEngine) -> Non
     assert {e.index for e in errors} == {20, 21}
     assert [r.as_dict() for r in rules] == [r.as_dict() for r in expected[1]]
     assert gate.check(contract, []) == ([], [])
+
+
+def test_a_dead_worker_is_replaced() -> None:
+    import os
+    import signal
+
+    contract = tax_contract()
+    rows, _ = contract.codec.conform([*einvoices(3, seed=5), einvoice(vat_rate="7")], "invoice_id")
+    gate = ProcessQualityGate(1)
+    try:
+        gate.warm_up()
+        pid = gate.worker_pid()
+        os.kill(pid, signal.SIGKILL)
+        errors, _ = gate.check(contract, rows)  # answered by a new worker
+        assert {e.index for e in errors} == {3}
+        assert gate.worker_pid() != pid
+    finally:
+        gate.close()

@@ -24,7 +24,7 @@ from gateway.contracts import Contract, QualityChecker
 from gateway.errors import Conflict
 from gateway.references import Deferral, ReferenceChecker
 from gateway.tracing import new_traceparent
-from schemas.results import RowError
+from schemas.results import BATCH_LEVEL, RowError, passing
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,7 @@ def check_batch(
     conformed, errors = contract.codec.conform(records, contract.key_field)
     quality_errors, rules = quality.check(contract, conformed)
     if quality_errors:
-        failed = {e.index for e in quality_errors}
-        conformed = [(i, datum) for i, datum in conformed if i not in failed]
+        conformed = passing(conformed, quality_errors)
         errors = errors + quality_errors
     deferred: list[Deferral] = []
     if contract.reference_rules and conformed:
@@ -78,8 +77,7 @@ def check_batch(
             contract.reference_rules, contract.key_field, conformed, traceparent=traceparent
         )
         if outcome.errors:
-            failed = {e.index for e in outcome.errors}
-            conformed = [(i, datum) for i, datum in conformed if i not in failed]
+            conformed = passing(conformed, outcome.errors)
             errors = errors + outcome.errors
         rules = rules + outcome.rules
         deferred = outcome.deferred
@@ -126,7 +124,10 @@ def store_batch(
             session.rollback()
             return replay_answer(existing, body_hash=body_hash)
 
-    rejected_rows = sorted({e.index for e in errors})
+    # Every row not accepted: rows with their own errors, and all of them when an error
+    # concerns the whole batch (index -1, see schemas.results.passing).
+    accepted_indexes = {index for index, _ in accepted}
+    rejected_rows = [i for i in range(len(records)) if i not in accepted_indexes]
     body: dict[str, Any] = {
         "batch_id": batch_id,
         "dataset_id": contract.dataset_id,
@@ -241,6 +242,7 @@ def store_batch(
         for error in errors:
             reasons.setdefault(error.index, []).append(error.as_dict())
             keys.setdefault(error.index, error.key)
+        batch_level = reasons.pop(BATCH_LEVEL, [])
         repository.insert_rows(
             session,
             QuarantinedRow,
@@ -249,9 +251,9 @@ def store_batch(
                     "dataset_id": contract.dataset_id,
                     "batch_id": batch_id,
                     "row_index": index,
-                    "record_key": keys[index],
+                    "record_key": keys.get(index),
                     "raw": records[index],
-                    "errors": reasons[index],
+                    "errors": reasons.get(index, []) + batch_level,
                     "created_at": now,
                 }
                 for index in rejected_rows

@@ -37,7 +37,7 @@ from great_expectations.validator.v1_validator import Validator
 
 import schemas.expectations  # noqa: F401  (registers the custom expectations)
 from schemas.reference import is_reference_rule, reference_rule_problem
-from schemas.results import CheckResult, RowError, RuleResult
+from schemas.results import CheckResult, RowError, RuleResult, passing
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
@@ -283,11 +283,7 @@ def check_batch(
     """
     conformed, errors = codec.conform(records, key_field)
     quality_errors, rules = engine.check(suite_id, expectations, key_field, conformed)
-    if any(e.index < 0 for e in quality_errors):
-        valid = []
-    else:
-        refused = {e.index for e in quality_errors}
-        valid = [row for row in conformed if row[0] not in refused]
+    valid = passing(conformed, quality_errors)
     all_errors = sorted([*errors, *quality_errors], key=lambda e: e.index)
     return CheckResult(valid=valid, errors=all_errors, rules=rules)
 

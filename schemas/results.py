@@ -71,3 +71,17 @@ class CheckResult:
     def rejected_indexes(self) -> list[int]:
         """Sorted distinct indexes of refused rows (batch-level errors, index -1, excluded)."""
         return sorted({e.index for e in self.errors if e.index >= 0})
+
+
+BATCH_LEVEL = -1  # the index of an error that concerns the whole batch (a rule GX could not run)
+
+
+def passing(
+    rows: list[tuple[int, dict[str, Any]]], errors: list[RowError]
+) -> list[tuple[int, dict[str, Any]]]:
+    """The rows no error names. None at all when an error concerns the whole batch: what
+    could not be checked is not accepted."""
+    failed = {e.index for e in errors}
+    if BATCH_LEVEL in failed:
+        return []
+    return [row for row in rows if row[0] not in failed]

@@ -216,3 +216,24 @@ def test_health_and_readiness(hub: Hub) -> None:
     assert hub.client.get("/healthz").json() == {"status": "ok"}
     ready = hub.client.get("/readyz").json()
     assert ready["database"] == "ok" and ready["outbox_unsent"] == 0
+
+
+def test_a_rule_that_cannot_run_rejects_the_whole_batch_into_quarantine(hub: Hub, tct) -> None:
+    """What could not be checked is not accepted, and nothing is lost: every row is kept in
+    quarantine with the reason."""
+    broken = [{"type": "expect_column_values_to_match_regex",
+               "kwargs": {"column": "symbol", "regex": "("}}]  # fmt: skip
+    put = hub.client.put(
+        "/v1/datasets/tax.einvoice/quality", json={"expectations": broken}, headers=hub.admin
+    )
+    assert put.status_code == 200, put.text
+    records = einvoices(3, seed=31)
+    response = hub.client.post(URL, json={"records": records}, headers=tct)
+    body = assert_error_body(response, 422, "validation_error")
+    assert (body["accepted"], body["rejected"]) == (0, 3)
+    quarantine = hub.client.get("/v1/datasets/tax.einvoice/quarantine", headers=tct).json()
+    rows = {row["row_index"]: row for row in quarantine["items"]}
+    assert set(rows) == {0, 1, 2}
+    assert rows[2]["raw"] == records[2]
+    assert "could not be evaluated" in rows[0]["errors"][0]["message"]
+    assert count_rows(hub, Record) == 0

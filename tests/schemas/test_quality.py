@@ -267,3 +267,14 @@ def test_check_batch_accepts_nothing_when_the_batch_fails(engine, einvoice, make
     )
     assert result.valid == []
     assert [e.index for e in result.errors] == [-1]
+
+
+def test_passing_drops_named_rows_and_everything_on_a_batch_level_error():
+    from schemas.results import RowError, passing
+
+    rows = [(0, {"a": 1}), (1, {"a": 2}), (2, {"a": 3})]
+    row_error = RowError(index=1, key=None, field="a", rule="r", message="m")
+    assert passing(rows, [row_error]) == [rows[0], rows[2]]
+    batch_error = RowError(index=-1, key=None, field=None, rule="r", message="could not run")
+    assert passing(rows, [batch_error]) == []
+    assert passing(rows, []) == rows

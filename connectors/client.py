@@ -8,8 +8,6 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -22,6 +20,7 @@ from tenacity import (
 )
 
 from connectors.errors import FatalError, RetriableError
+from connectors.retry import backoff_wait, log_retry, retry_after_seconds
 
 __all__ = ["CONNECTOR_HEADER", "HubClient", "PublishResult", "RecordError"]
 
@@ -131,7 +130,7 @@ class HubClient:
             retry=retry_if_exception_type(RetriableError),
             wait=self._wait,
             sleep=self._sleep,
-            before_sleep=_log_retry,
+            before_sleep=log_retry("hub"),
             reraise=True,
         )
         return retrying(attempt)
@@ -190,18 +189,13 @@ class HubClient:
         raise _error_from_response(method, url, response)
 
     def _wait(self, retry_state: RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, RetriableError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_retry_after)
-        # Exponential backoff with "full jitter" on top of half the step, capped.
-        step = min(self.backoff_initial * 2 ** (retry_state.attempt_number - 1), self.backoff_max)
-        return step / 2 + self._jitter() * step / 2
-
-
-def _log_retry(retry_state: RetryCallState) -> None:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.warning("attempt %d failed (%s); retrying in %.2fs", retry_state.attempt_number, exc, wait)
+        return backoff_wait(
+            retry_state,
+            initial=self.backoff_initial,
+            cap=self.backoff_max,
+            max_retry_after=self.max_retry_after,
+            jitter=self._jitter,
+        )
 
 
 def _is_batch_answer(response: httpx.Response) -> bool:
@@ -266,7 +260,7 @@ def _error_from_response(method: str, url: str, response: httpx.Response) -> Exc
         "errors": errors,
     }
     if status >= 500 or status in RETRIABLE_STATUS or _in_flight(status, error_type, response):
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         return RetriableError(text, retry_after=retry_after, **common)
     if status in (401, 403):
         text += " — check the connector's API key and that its unit owns the dataset"
@@ -284,21 +278,3 @@ def _in_flight(status: int, error_type: str | None, response: httpx.Response) ->
         return False
     kind = (error_type or "").lower()
     return "in_flight" in kind or "in_progress" in kind or "Retry-After" in response.headers
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -36,8 +36,8 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from connectors.base import Row, Stream
-from connectors.client import _retry_after
 from connectors.errors import FatalError, RetriableError
+from connectors.retry import backoff_wait, log_retry, retry_after_seconds
 from connectors.state import CursorState
 
 __all__ = ["API_PATH", "CustomsDeclarationStream", "map_declaration"]
@@ -144,7 +144,7 @@ class CustomsDeclarationStream(Stream):
             retry=retry_if_exception_type(RetriableError),
             wait=self._wait,
             sleep=self._sleep,
-            before_sleep=_log_retry,
+            before_sleep=log_retry("customs"),
             reraise=True,
         )
         return retrying(self._get, params)
@@ -168,25 +168,20 @@ class CustomsDeclarationStream(Stream):
             raise RetriableError(
                 text,
                 status_code=status,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status in (401, 403):
             raise FatalError(text + " — check the VNACCS API token", status_code=status)
         raise FatalError(text, status_code=status)
 
     def _wait(self, retry_state: RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, RetriableError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_retry_after)
-        step = min(self.backoff_initial * 2 ** (retry_state.attempt_number - 1), self.backoff_max)
-        return step / 2 + self._jitter() * step / 2
-
-
-def _log_retry(retry_state: RetryCallState) -> None:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.warning("customs: attempt %d failed (%s); retrying in %.2fs",
-                retry_state.attempt_number, exc, wait)  # fmt: skip
+        return backoff_wait(
+            retry_state,
+            initial=self.backoff_initial,
+            cap=self.backoff_max,
+            max_retry_after=self.max_retry_after,
+            jitter=self._jitter,
+        )
 
 
 def map_declaration(item: dict[str, Any]) -> dict[str, Any]:
